@@ -1,0 +1,42 @@
+//! The SCIM 2.0 protocol (RFC 7643 schema, RFC 7644 protocol) with no I/O.
+//!
+//! Everything that speaks SCIM in scimsync (the directory server, the client, the provisioning
+//! engine, the CLI) shares this crate, so it holds the whole protocol logic and nothing that
+//! touches a socket or a disk: it builds in seconds and every part can be tested on its own.
+//!
+//! Resources are schema-driven JSON (`serde_json::Value`) rather than Rust structs: a custom
+//! extension schema loaded at run time works exactly like the core User and Group, without code.
+//! The [`schema::Registry`] carries the attribute characteristics (type, mutability, returned,
+//! caseExact, …) that validation, filtering, PATCH, projection and sorting all consult.
+
+pub mod error;
+pub mod filter;
+pub mod messages;
+pub mod patch;
+pub mod path;
+pub mod project;
+pub mod schema;
+pub mod sort;
+pub mod validate;
+
+pub use error::{Error, ParseError, ScimType};
+pub use filter::Filter;
+pub use path::{AttrPath, PatchPath};
+pub use schema::Registry;
+
+/// Schema URNs defined by RFC 7643 and RFC 7644.
+pub mod urn {
+    pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    pub const SERVICE_PROVIDER_CONFIG: &str =
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+    pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+    pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+    pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+    pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+    pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+    pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+    pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+    pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+}

@@ -1,0 +1,206 @@
+//! Attribute paths (RFC 7644 §3.10) and PATCH paths (RFC 7644 §3.5.2).
+//!
+//! An attribute path is `[URN ":"] name ["." subAttr]`. URNs contain dots (`…:enterprise:2.0:User`),
+//! so the attribute name starts after the URN's last colon and only a dot after that separates
+//! a sub-attribute. A path is purely syntactic here; [`crate::Registry::resolve`] gives it meaning.
+
+use std::fmt;
+
+use crate::error::{Error, ParseError};
+use crate::filter::Filter;
+
+/// Longest path accepted, in bytes: far above any real schema URN plus attribute names.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// `[urn:]name[.sub]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttrPath {
+    /// The schema URN prefix, without the trailing colon.
+    pub urn: Option<String>,
+    pub name: String,
+    pub sub: Option<String>,
+}
+
+impl AttrPath {
+    /// A plain attribute name with no URN and no sub-attribute.
+    pub fn name(name: impl Into<String>) -> AttrPath {
+        AttrPath {
+            urn: None,
+            name: name.into(),
+            sub: None,
+        }
+    }
+
+    /// Parses `[urn:]name[.sub]`.
+    pub fn parse(input: &str) -> Result<AttrPath, Error> {
+        let err = |span: std::ops::Range<usize>, msg: &str| {
+            Error::PathSyntax(ParseError::new(input, span, msg))
+        };
+        if input.len() > MAX_PATH_LEN {
+            return Err(err(MAX_PATH_LEN..input.len(), "attribute path is too long"));
+        }
+        if input.is_empty() {
+            return Err(err(0..0, "expected an attribute name"));
+        }
+        let (urn, rest, offset) = if input.len() > 4 && input[..4].eq_ignore_ascii_case("urn:") {
+            match input.rfind(':') {
+                Some(i) => (Some(&input[..i]), &input[i + 1..], i + 1),
+                None => unreachable!("starts with urn:"),
+            }
+        } else {
+            (None, input, 0)
+        };
+        let (name, sub) = match rest.find('.') {
+            Some(i) => (&rest[..i], Some((&rest[i + 1..], offset + i + 1))),
+            None => (rest, None),
+        };
+        check_attr_name(input, name, offset)?;
+        if let Some((sub, at)) = sub {
+            check_attr_name(input, sub, at)?;
+        }
+        Ok(AttrPath {
+            urn: urn.map(str::to_owned),
+            name: name.to_owned(),
+            sub: sub.map(|(s, _)| s.to_owned()),
+        })
+    }
+
+    /// The same path without its sub-attribute.
+    pub fn parent(&self) -> AttrPath {
+        AttrPath {
+            urn: self.urn.clone(),
+            name: self.name.clone(),
+            sub: None,
+        }
+    }
+}
+
+/// ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA (RFC 7643 §2.1). `$ref` is
+/// allowed too: RFC 7643 uses it as a sub-attribute name.
+pub(crate) fn check_attr_name(input: &str, name: &str, at: usize) -> Result<(), Error> {
+    let bad = |off: usize, len: usize, msg: String| {
+        Err(Error::PathSyntax(ParseError::new(
+            input,
+            at + off..at + off + len,
+            msg,
+        )))
+    };
+    if name.is_empty() {
+        return bad(0, 0, "expected an attribute name".into());
+    }
+    if name == "$ref" {
+        return Ok(());
+    }
+    for (i, c) in name.char_indices() {
+        let ok = if i == 0 {
+            c.is_ascii_alphabetic()
+        } else {
+            c.is_ascii_alphanumeric() || c == '-' || c == '_'
+        };
+        if !ok {
+            return bad(
+                i,
+                c.len_utf8(),
+                format!("unexpected character '{c}' in attribute name"),
+            );
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(urn) = &self.urn {
+            write!(f, "{urn}:")?;
+        }
+        f.write_str(&self.name)?;
+        if let Some(sub) = &self.sub {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A PATCH path (RFC 7644 §3.5.2): `attrPath` or `valuePath ["." subAttr]`, i.e.
+/// `[urn:]name[.sub]`, `[urn:]name[filter]` or `[urn:]name[filter].sub`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    /// The attribute, with `sub` set for `name.sub` and for `name[filter].sub`.
+    pub attr: AttrPath,
+    /// The value filter selecting elements of a multi-valued attribute; its attribute paths are
+    /// relative to the element (sub-attribute names).
+    pub filter: Option<Filter>,
+}
+
+impl PatchPath {
+    /// Parses a PATCH path.
+    pub fn parse(input: &str) -> Result<PatchPath, Error> {
+        crate::filter::parse_patch_path(input)
+    }
+}
+
+impl fmt::Display for PatchPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.filter {
+            None => self.attr.fmt(f),
+            Some(filter) => {
+                if let Some(urn) = &self.attr.urn {
+                    write!(f, "{urn}:")?;
+                }
+                write!(f, "{}[{}]", self.attr.name, filter)?;
+                if let Some(sub) = &self.attr.sub {
+                    write!(f, ".{sub}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urn_with_dots_keeps_sub_attribute() {
+        let p = AttrPath::parse(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        )
+        .unwrap();
+        assert_eq!(
+            p.urn.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        );
+        assert_eq!(p.name, "manager");
+        assert_eq!(p.sub.as_deref(), Some("value"));
+        assert_eq!(
+            p.to_string(),
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+        );
+    }
+
+    #[test]
+    fn plain_and_sub() {
+        assert_eq!(
+            AttrPath::parse("name.givenName").unwrap(),
+            AttrPath {
+                urn: None,
+                name: "name".into(),
+                sub: Some("givenName".into())
+            }
+        );
+        assert_eq!(
+            AttrPath::parse("members.$ref").unwrap().sub.as_deref(),
+            Some("$ref")
+        );
+    }
+
+    #[test]
+    fn bad_character_is_pointed_at() {
+        let e = AttrPath::parse("na me").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid path: unexpected character ' ' in attribute name at column 3\n  na me\n    ^"
+        );
+    }
+}
