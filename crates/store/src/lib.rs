@@ -49,6 +49,8 @@ pub struct TokenInfo {
 pub struct Principal {
     pub tenant: TenantId,
     pub token_id: String,
+    /// The stored SHA-256, so the caller can compare it in constant time.
+    pub hash: [u8; 32],
 }
 
 /// One member of a group as stored in the membership table.
