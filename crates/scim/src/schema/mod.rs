@@ -134,5 +134,9 @@ pub struct ResourceType {
 }
 
 mod registry;
-pub use registry::{Registry, Resolved};
+pub use registry::{Registry, Resolved, common_attribute, common_attributes};
 mod rfc;
+pub use rfc::{
+    discovery_schemas, enterprise_user_schema, group_resource_type, group_schema,
+    user_resource_type, user_schema,
+};

@@ -36,6 +36,22 @@ impl Registry {
         Registry::default()
     }
 
+    /// The RFC 7643 registry: the User (with the optional Enterprise User extension) and Group
+    /// resource types and their schemas, as a server starts before loading custom extensions.
+    pub fn rfc7643() -> Registry {
+        Registry {
+            schemas: vec![
+                super::rfc::user_schema(),
+                super::rfc::enterprise_user_schema(),
+                super::rfc::group_schema(),
+            ],
+            resource_types: vec![
+                super::rfc::user_resource_type(),
+                super::rfc::group_resource_type(),
+            ],
+        }
+    }
+
     pub fn schemas(&self) -> &[Schema] {
         &self.schemas
     }
