@@ -6,8 +6,11 @@
 
 use std::fmt;
 
+use serde_json::{Map, Value};
+
 use crate::error::{Error, ParseError};
 use crate::filter::Filter;
+use crate::schema::{Registry, Resolved, ResourceType};
 
 /// Longest path accepted, in bytes: far above any real schema URN plus attribute names.
 pub const MAX_PATH_LEN: usize = 1024;
@@ -155,6 +158,100 @@ impl fmt::Display for PatchPath {
             }
         }
     }
+}
+
+/// Looks `key` up in a JSON object case-insensitively, as RFC 7643 §2.1 wants attribute names
+/// matched. The exact spelling is tried first: stored resources use canonical names, so the
+/// linear scan only runs for unusual input.
+pub fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Every value `path` reaches in `resource`, with multi-valued attributes flattened into their
+/// elements (`emails.value` gives one value per email) and `null` left out, since RFC 7643 §2.5
+/// makes `null` the same as unassigned.
+///
+/// Attributes of an extension schema are read under the extension's URN key. A path the registry
+/// does not know reaches nothing: callers that must reject unknown attributes resolve the path
+/// first.
+pub fn values_at<'a>(
+    resource: &'a Value,
+    registry: &Registry,
+    rt: &ResourceType,
+    path: &AttrPath,
+) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    if let Some(resolved) = registry.resolve(rt, path) {
+        visit_values(resource, &resolved, &mut |v| {
+            out.push(v);
+            false
+        });
+    }
+    out
+}
+
+/// The attribute's own value (an element array, an object or a scalar), read from the resource
+/// under the URN key when the attribute belongs to an extension.
+pub(crate) fn attribute_value<'a>(
+    resource: &'a Value,
+    resolved: &Resolved<'_>,
+) -> Option<&'a Value> {
+    let obj = resource.as_object()?;
+    let container = if resolved.extension {
+        get_ci(obj, resolved.schema?)?.as_object()?
+    } else {
+        obj
+    };
+    get_ci(container, &resolved.attr.name).filter(|v| !v.is_null())
+}
+
+/// Calls `f` on each value the resolved path reaches (see [`values_at`]) until it returns true;
+/// returns whether it did. Shared by [`values_at`] and the filter evaluator, which stops at the
+/// first matching value instead of collecting them.
+pub(crate) fn visit_values<'a>(
+    resource: &'a Value,
+    resolved: &Resolved<'_>,
+    f: &mut dyn FnMut(&'a Value) -> bool,
+) -> bool {
+    let Some(value) = attribute_value(resource, resolved) else {
+        return false;
+    };
+    let sub = resolved.sub.map(|s| s.name.as_str());
+    let elements: &[Value] = match value {
+        Value::Array(items) => items,
+        other => std::slice::from_ref(other),
+    };
+    for element in elements {
+        if element.is_null() {
+            continue;
+        }
+        match sub {
+            None => {
+                if f(element) {
+                    return true;
+                }
+            }
+            Some(sub) => {
+                let Some(v) = element.as_object().and_then(|o| get_ci(o, sub)) else {
+                    continue;
+                };
+                let inner: &[Value] = match v {
+                    Value::Array(items) => items,
+                    other => std::slice::from_ref(other),
+                };
+                for v in inner {
+                    if !v.is_null() && f(v) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
