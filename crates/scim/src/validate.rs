@@ -1,1 +1,830 @@
-//! (in progress)
+//! Schema validation of a resource on create (POST) and replace (PUT, and the result of PATCH).
+//!
+//! [`validate`] takes what a client sent and returns the canonical resource to store, or the
+//! one error that tells the client what to fix. Canonical means: attribute names spelt as the
+//! schema spells them (input names are case-insensitive, RFC 7643 §2.1), attributes in schema
+//! order, extension data under its canonical URN key, booleans as JSON booleans, and `schemas`
+//! rebuilt from what is actually present. Two requests that mean the same thing store the same
+//! bytes, so an idempotent PUT or PATCH leaves the version (ETag) unchanged.
+//!
+//! # Decisions
+//!
+//! * **Attributes no schema defines** are rejected with 400 `invalidSyntax`, naming the
+//!   attribute and the resource type. RFC 7644 §3.3 has the server process "the attributes
+//!   defined in the schemas"; it neither allows storing others nor requires dropping them.
+//!   Dropping silently would let a client believe a misspelt or unconfigured attribute was
+//!   saved; storing it would serve data no schema describes. A `null` for an unknown attribute
+//!   is ignored: it asks for nothing to be stored (RFC 7643 §2.5).
+//! * **`schemas`** is rebuilt as the core URN plus the URN of each extension that has data.
+//!   A URN listed without data is dropped, whether an extension of this resource type or one
+//!   unknown here: Entra lists `http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`
+//!   on every group create and sends nothing under it. Extension data whose URN is missing
+//!   from `schemas` is accepted (the key says which schema it is). A missing `schemas`, or one
+//!   without the core URN, is accepted, as the endpoint already says the resource type; but a
+//!   `schemas` naming the core schema of *another* resource type (a Group posted to `/Users`)
+//!   is 400 `invalidSyntax`, as that request is misrouted.
+//! * **A single value for a multi-valued attribute** is accepted and stored as a one-element
+//!   array, and a one-element array for a single-valued attribute as its element: clients
+//!   (Entra's manager, Okta's roles) send both shapes, and the meaning is unambiguous. A scalar
+//!   for a complex attribute that has a `value` sub-attribute becomes `{"value": scalar}`
+//!   (Entra sends `"manager": "<id>"`).
+//! * **Extension attributes without their URN** at the top level are accepted when exactly
+//!   one extension of the resource type defines the name, mirroring
+//!   [`Registry::resolve`](crate::schema::Registry::resolve).
+//! * **`null` and `[]`** mean unassigned (RFC 7643 §2.5): the attribute is absent.
+//! * **readOnly** attributes and sub-attributes in the input are ignored (RFC 7644 §3.5.1). On
+//!   replace, the existing readOnly top-level values (`id`, `meta`, server-computed extension
+//!   attributes) are kept, as the client cannot change them.
+//! * **immutable**: on replace, a value that differs from an existing one is 400 `mutability`;
+//!   an omitted one keeps the existing value, since it cannot be cleared either. Within
+//!   multi-valued complex attributes (`members.value`) elements have no identity across a
+//!   replace, so the immutability of their sub-attributes is not enforced here.
+//! * **writeOnly** values (`password`) are kept like readWrite ones; projection never returns
+//!   them. Like any readWrite attribute, a replace that omits one clears it (RFC 7644 §3.5.1
+//!   lets the server treat an omitted attribute as cleared).
+//! * **canonicalValues** are advisory (RFC 7643 §7: "MAY"/"SHOULD"): other values are accepted.
+//! * **Strings** are bounded by [`Limits::max_value_bytes`] and multi-valued attributes by
+//!   [`Limits::max_multi_values`]; exceeding either is 400 `invalidValue` stating the limit.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::schema::{
+    AttrType, Attribute, Mutability, Registry, ResourceType, Schema, common_attribute,
+};
+
+/// What the validated input is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// A new resource (POST).
+    Create,
+    /// A full replacement (PUT, or the result of a PATCH) of the stored `existing` resource.
+    Replace { existing: &'a Value },
+}
+
+/// Size bounds on what a client may store, so one request cannot make a resource unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest string value (string, reference, binary, dateTime), in bytes.
+    pub max_value_bytes: usize,
+    /// Most values in one multi-valued attribute (e.g. `members`).
+    pub max_multi_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_value_bytes: 64 * 1024,
+            max_multi_values: 10_000,
+        }
+    }
+}
+
+/// Validates `input` as a resource of type `rt` with the default [`Limits`] and returns the
+/// canonical resource to store.
+pub fn validate(
+    registry: &Registry,
+    rt: &ResourceType,
+    input: &Value,
+    mode: Mode<'_>,
+) -> Result<Value, Error> {
+    validate_with(registry, rt, input, mode, &Limits::default())
+}
+
+/// [`validate`] with explicit limits.
+pub fn validate_with(
+    registry: &Registry,
+    rt: &ResourceType,
+    input: &Value,
+    mode: Mode<'_>,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    let Value::Object(input) = input else {
+        return Err(Error::InvalidSyntax(format!(
+            "a {} resource must be a JSON object, got {}",
+            rt.name,
+            shown(input)
+        )));
+    };
+    let core = registry.schema(&rt.schema).ok_or_else(|| {
+        Error::InvalidValue(format!(
+            "resource type {} names schema {}, which is not loaded",
+            rt.name, rt.schema
+        ))
+    })?;
+    let mut buckets = vec![Bucket::new(core, false)];
+    for ext in &rt.schema_extensions {
+        let schema = registry.schema(&ext.schema).ok_or_else(|| {
+            Error::InvalidValue(format!(
+                "resource type {} names extension {}, which is not loaded",
+                rt.name, ext.schema
+            ))
+        })?;
+        buckets.push(Bucket::new(schema, true));
+    }
+    let ctx = Ctx { rt, limits };
+    let mut external_id: Option<(String, Value)> = None;
+    let mut listed: Option<Vec<String>> = None;
+
+    for (key, value) in input {
+        if key.eq_ignore_ascii_case("schemas") {
+            listed = schemas_listed(value)?;
+            continue;
+        }
+        if let Some(b) = buckets
+            .iter()
+            .position(|b| b.schema.id.eq_ignore_ascii_case(key))
+        {
+            match value {
+                Value::Null => {}
+                Value::Object(obj) => {
+                    for (k, v) in obj {
+                        buckets[b].put(&ctx, k, v, &format!("{key}:{k}"))?;
+                    }
+                }
+                other => {
+                    return Err(Error::InvalidSyntax(format!(
+                        "'{}' must be an object holding that schema's attributes, got {}",
+                        buckets[b].schema.id,
+                        shown(other)
+                    )));
+                }
+            }
+            continue;
+        }
+        if let Some((b, name)) = urn_qualified(&buckets, key) {
+            buckets[b].put(&ctx, name, value, key)?;
+            continue;
+        }
+        if let Some(common) = common_attribute(key) {
+            if common.mutability == Mutability::ReadOnly {
+                continue;
+            }
+            if let Some((prev, _)) = &external_id {
+                return Err(twice(&common.name, prev, key));
+            }
+            let v = canonicalize_value_with(common, value, limits)?;
+            external_id = Some((key.clone(), v));
+            continue;
+        }
+        if buckets[0].schema.attribute(key).is_some() {
+            buckets[0].put(&ctx, key, value, key)?;
+            continue;
+        }
+        let mut defining = buckets[1..]
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.schema.attribute(key).is_some());
+        match (defining.next(), defining.next()) {
+            (Some((i, _)), None) => {
+                let b = i + 1;
+                let path = format!("{}:{key}", buckets[b].schema.id);
+                buckets[b].put(&ctx, key, value, &path)?;
+            }
+            _ if value.is_null() => {}
+            _ => return Err(ctx.unknown(key)),
+        }
+    }
+
+    if let Some(listed) = &listed {
+        for urn in listed {
+            if let Some(other) = registry.resource_types().iter().find(|r| {
+                r.schema.eq_ignore_ascii_case(urn) && !r.schema.eq_ignore_ascii_case(&rt.schema)
+            }) {
+                return Err(Error::InvalidSyntax(format!(
+                    "'schemas' lists {urn}, the core schema of {}, but this endpoint ({}) serves {}",
+                    other.name, rt.endpoint, rt.name
+                )));
+            }
+        }
+    }
+
+    let existing = match mode {
+        Mode::Create => None,
+        Mode::Replace { existing } => existing.as_object(),
+    };
+    if let Some(existing) = existing {
+        for b in &mut buckets {
+            let old = if b.extension {
+                get_ci(existing, &b.schema.id).and_then(Value::as_object)
+            } else {
+                Some(existing)
+            };
+            if let Some(old) = old {
+                b.merge_existing(old)?;
+            }
+        }
+    }
+
+    for (b, ext) in buckets[1..].iter().zip(&rt.schema_extensions) {
+        if ext.required && b.is_empty() {
+            return Err(Error::InvalidValue(format!(
+                "resource type {} requires the extension {}: send its attributes under the key \"{}\"",
+                rt.name, b.schema.id, b.schema.id
+            )));
+        }
+    }
+    for b in &buckets {
+        if !b.extension || !b.is_empty() {
+            b.check_required(rt)?;
+        }
+    }
+
+    let mut out = Map::new();
+    let mut schemas = vec![Value::String(core.id.clone())];
+    schemas.extend(
+        buckets[1..]
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| Value::String(b.schema.id.clone())),
+    );
+    out.insert("schemas".into(), Value::Array(schemas));
+    let kept = |name: &str| {
+        existing
+            .and_then(|e| get_ci(e, name))
+            .filter(|v| !v.is_null())
+    };
+    if let Some(id) = kept("id") {
+        out.insert("id".into(), id.clone());
+    }
+    if let Some((_, v)) = external_id.filter(|(_, v)| !v.is_null()) {
+        out.insert("externalId".into(), v);
+    }
+    if let Some(meta) = kept("meta") {
+        out.insert("meta".into(), meta.clone());
+    }
+    let mut buckets = buckets.into_iter();
+    if let Some(core) = buckets.next() {
+        out.extend(core.into_map());
+    }
+    for b in buckets {
+        if !b.is_empty() {
+            let urn = b.schema.id.clone();
+            out.insert(urn, Value::Object(b.into_map()));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Type-checks and canonicalizes one value for one attribute definition, with the default
+/// [`Limits`].
+///
+/// An array for a multi-valued attribute is checked element by element and returned as an
+/// array; any other value is taken as one element and returned as one element (not wrapped), so
+/// PATCH can canonicalize a single value it is about to add. `null`, `[]`, and a complex value
+/// left empty once readOnly sub-attributes are dropped all come back as `null` (unassigned).
+pub fn canonicalize_value(attr: &Attribute, value: &Value) -> Result<Value, Error> {
+    canonicalize_value_with(attr, value, &Limits::default())
+}
+
+/// [`canonicalize_value`] with explicit limits.
+pub fn canonicalize_value_with(
+    attr: &Attribute,
+    value: &Value,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    canon(attr, value, &attr.name, limits)
+}
+
+/// Rejects a change to an immutable attribute (RFC 7643 §2.2): once it has a value, a new value
+/// must be equal under the attribute's rules (`caseExact`, dateTime as time, multi-valued as a
+/// set). Setting a value where there was none is allowed; attributes of other mutabilities
+/// always pass. `path` names the attribute in the error.
+pub fn check_immutable(
+    path: &str,
+    attr: &Attribute,
+    existing: Option<&Value>,
+    new: Option<&Value>,
+) -> Result<(), Error> {
+    if attr.mutability != Mutability::Immutable {
+        return Ok(());
+    }
+    match (
+        existing.filter(|v| !is_absent(v)),
+        new.filter(|v| !is_absent(v)),
+    ) {
+        (Some(old), Some(new)) if !values_equal(attr, old, new) => Err(Error::Mutability(format!(
+            "attribute '{path}' is immutable: it is already {} and cannot be changed to {}",
+            shown(old),
+            shown(new)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether two values of `attr` are equal under its matching rules: strings per `caseExact`,
+/// numbers numerically, dateTimes as instants, complex values sub-attribute by sub-attribute,
+/// multi-valued attributes regardless of order.
+pub fn values_equal(attr: &Attribute, a: &Value, b: &Value) -> bool {
+    match (attr.multi_valued, a, b) {
+        (true, Value::Array(xs), Value::Array(ys)) => {
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .all(|x| ys.iter().any(|y| element_equal(attr, x, y)))
+                && ys
+                    .iter()
+                    .all(|y| xs.iter().any(|x| element_equal(attr, x, y)))
+        }
+        _ => element_equal(attr, a, b),
+    }
+}
+
+fn element_equal(attr: &Attribute, a: &Value, b: &Value) -> bool {
+    match (attr.kind, a, b) {
+        (AttrType::String | AttrType::Reference, Value::String(x), Value::String(y)) => {
+            if attr.case_exact {
+                x == y
+            } else {
+                x.to_lowercase() == y.to_lowercase()
+            }
+        }
+        (AttrType::Decimal | AttrType::Integer, Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (AttrType::DateTime, Value::String(x), Value::String(y)) => {
+            match (parse_date_time(x), parse_date_time(y)) {
+                (Some(x), Some(y)) => x == y,
+                _ => x == y,
+            }
+        }
+        (AttrType::Complex, Value::Object(x), Value::Object(y)) => {
+            attr.sub_attributes.iter().all(|sub| {
+                let (sx, sy) = (get_ci(x, &sub.name), get_ci(y, &sub.name));
+                match (sx.filter(|v| !is_absent(v)), sy.filter(|v| !is_absent(v))) {
+                    (None, None) => true,
+                    (Some(sx), Some(sy)) => values_equal(sub, sx, sy),
+                    _ => false,
+                }
+            })
+        }
+        _ => a == b,
+    }
+}
+
+struct Ctx<'a> {
+    rt: &'a ResourceType,
+    limits: &'a Limits,
+}
+
+impl Ctx<'_> {
+    fn unknown(&self, key: &str) -> Error {
+        let schemas: Vec<&str> = std::iter::once(self.rt.schema.as_str())
+            .chain(self.rt.schema_extensions.iter().map(|e| e.schema.as_str()))
+            .collect();
+        Error::InvalidSyntax(format!(
+            "attribute '{key}' is not defined by any schema of resource type {} ({})",
+            self.rt.name,
+            schemas.join(", ")
+        ))
+    }
+}
+
+/// The values collected for one schema (the core schema or one extension), indexed like its
+/// attributes, with the input key each came from for duplicate-key messages.
+struct Bucket<'s> {
+    schema: &'s Schema,
+    extension: bool,
+    values: Vec<Option<Value>>,
+    keys: Vec<Option<String>>,
+}
+
+impl<'s> Bucket<'s> {
+    fn new(schema: &'s Schema, extension: bool) -> Bucket<'s> {
+        let n = schema.attributes.len();
+        Bucket {
+            schema,
+            extension,
+            values: vec![None; n],
+            keys: vec![None; n],
+        }
+    }
+
+    /// Adds one input attribute. `path` names it in errors (URN-qualified for extensions).
+    fn put(&mut self, ctx: &Ctx<'_>, key: &str, value: &Value, path: &str) -> Result<(), Error> {
+        let Some(i) = self
+            .schema
+            .attributes
+            .iter()
+            .position(|a| a.name.eq_ignore_ascii_case(key))
+        else {
+            if value.is_null() {
+                return Ok(());
+            }
+            return Err(ctx.unknown(path));
+        };
+        let attr = &self.schema.attributes[i];
+        if let Some(prev) = &self.keys[i] {
+            return Err(twice(path, prev, key));
+        }
+        self.keys[i] = Some(key.to_owned());
+        if attr.mutability == Mutability::ReadOnly {
+            return Ok(());
+        }
+        let prefix = if self.extension {
+            format!("{}:{}", self.schema.id, attr.name)
+        } else {
+            attr.name.clone()
+        };
+        let v = canon(attr, value, &prefix, ctx.limits)?;
+        let v = match v {
+            Value::Null => None,
+            Value::Array(_) => Some(v),
+            single if attr.multi_valued => Some(Value::Array(vec![single])),
+            single => Some(single),
+        };
+        self.values[i] = v;
+        Ok(())
+    }
+
+    /// Applies the replace rules against the stored values of this schema: readOnly values
+    /// are kept, immutable ones may not change and are kept when omitted.
+    fn merge_existing(&mut self, old: &Map<String, Value>) -> Result<(), Error> {
+        for (i, attr) in self.schema.attributes.iter().enumerate() {
+            let prev = get_ci(old, &attr.name).filter(|v| !is_absent(v));
+            let path = self.path(attr);
+            match attr.mutability {
+                Mutability::ReadOnly => self.values[i] = prev.cloned(),
+                Mutability::Immutable => {
+                    check_immutable(&path, attr, prev, self.values[i].as_ref())?;
+                    if let Some(prev) = prev {
+                        self.values[i] = Some(prev.clone());
+                    }
+                }
+                _ => {}
+            }
+            if attr.kind == AttrType::Complex && !attr.multi_valued {
+                let Some(Value::Object(prev)) = prev else {
+                    continue;
+                };
+                for sub in &attr.sub_attributes {
+                    if sub.mutability != Mutability::Immutable {
+                        continue;
+                    }
+                    let Some(old_sub) = get_ci(prev, &sub.name).filter(|v| !is_absent(v)) else {
+                        continue;
+                    };
+                    let new_sub = match &self.values[i] {
+                        Some(Value::Object(o)) => get_ci(o, &sub.name),
+                        _ => None,
+                    };
+                    check_immutable(&format!("{path}.{}", sub.name), sub, Some(old_sub), new_sub)?;
+                    let slot = self.values[i].get_or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(o) = slot {
+                        o.insert(sub.name.clone(), old_sub.clone());
+                        let ordered = ordered_complex(attr, std::mem::take(o));
+                        *o = ordered;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_required(&self, rt: &ResourceType) -> Result<(), Error> {
+        for (attr, value) in self.schema.attributes.iter().zip(&self.values) {
+            let path = self.path(attr);
+            match value {
+                None if attr.required && attr.mutability != Mutability::ReadOnly => {
+                    return Err(Error::InvalidValue(format!(
+                        "attribute '{path}' is required for resource type {}",
+                        rt.name
+                    )));
+                }
+                Some(value) if attr.kind == AttrType::Complex => {
+                    let elements = match value {
+                        Value::Array(items) => items.as_slice(),
+                        single => std::slice::from_ref(single),
+                    };
+                    for element in elements {
+                        let Value::Object(obj) = element else {
+                            continue;
+                        };
+                        for sub in &attr.sub_attributes {
+                            if sub.required
+                                && sub.mutability != Mutability::ReadOnly
+                                && get_ci(obj, &sub.name).is_none_or(is_absent)
+                            {
+                                return Err(Error::InvalidValue(format!(
+                                    "sub-attribute '{path}.{}' is required in every '{path}' value",
+                                    sub.name
+                                )));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn path(&self, attr: &Attribute) -> String {
+        if self.extension {
+            format!("{}:{}", self.schema.id, attr.name)
+        } else {
+            attr.name.clone()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        self.schema
+            .attributes
+            .iter()
+            .zip(self.values)
+            .filter_map(|(a, v)| v.map(|v| (a.name.clone(), v)))
+            .collect()
+    }
+}
+
+/// `urn:…:User:employeeNumber` as a top-level key: the attribute `employeeNumber` of the
+/// schema whose URN prefixes the key.
+fn urn_qualified<'k>(buckets: &[Bucket<'_>], key: &'k str) -> Option<(usize, &'k str)> {
+    buckets.iter().enumerate().find_map(|(i, b)| {
+        let n = b.schema.id.len();
+        let prefix = key.get(..n)?;
+        let rest = key.get(n..)?.strip_prefix(':')?;
+        (prefix.eq_ignore_ascii_case(&b.schema.id) && !rest.is_empty()).then_some((i, rest))
+    })
+}
+
+/// The URNs a client listed in `schemas`; a lone string is taken as a one-element list.
+fn schemas_listed(value: &Value) -> Result<Option<Vec<String>>, Error> {
+    let bad = || {
+        Error::InvalidSyntax(format!(
+            "'schemas' must be an array of schema URNs, got {}",
+            shown(value)
+        ))
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(vec![s.clone()])),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(bad()),
+    }
+}
+
+fn canon(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result<Value, Error> {
+    match value {
+        Value::Null => Ok(Value::Null),
+        Value::Array(items) if attr.multi_valued => {
+            if items.len() > limits.max_multi_values {
+                return Err(Error::InvalidValue(format!(
+                    "attribute '{path}' has {} values; the limit is {}",
+                    items.len(),
+                    limits.max_multi_values
+                )));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                if item.is_array() {
+                    return Err(Error::InvalidValue(format!(
+                        "attribute '{path}[{i}]' must be one value, got an array"
+                    )));
+                }
+                let v = canon_one(attr, item, &format!("{path}[{i}]"), limits)?;
+                if !v.is_null() {
+                    out.push(v);
+                }
+            }
+            if out.is_empty() {
+                return Ok(Value::Null);
+            }
+            let primaries = out
+                .iter()
+                .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+                .count();
+            if primaries > 1 {
+                return Err(Error::InvalidValue(format!(
+                    "attribute '{path}' has {primaries} values with \"primary\": true; at most one may be primary"
+                )));
+            }
+            Ok(Value::Array(out))
+        }
+        Value::Array(items) => match items.as_slice() {
+            [] => Ok(Value::Null),
+            [one] if !one.is_array() => canon_one(attr, one, path, limits),
+            _ => Err(Error::InvalidValue(format!(
+                "attribute '{path}' is single-valued, got an array of {} values",
+                items.len()
+            ))),
+        },
+        single => canon_one(attr, single, path, limits),
+    }
+}
+
+/// One (non-array) value of `attr`.
+fn canon_one(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result<Value, Error> {
+    let wrong = |expected: &str| {
+        Error::InvalidValue(format!(
+            "attribute '{path}' must be {expected}, got {}",
+            shown(value)
+        ))
+    };
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match attr.kind {
+        AttrType::String | AttrType::Reference => {
+            let s = value.as_str().ok_or_else(|| {
+                wrong(if attr.kind == AttrType::String {
+                    "a string"
+                } else {
+                    "a reference (a URI string)"
+                })
+            })?;
+            check_len(s, path, limits)?;
+            Ok(value.clone())
+        }
+        AttrType::Boolean => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(wrong("a boolean (true or false)")),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(_) => Ok(value.clone()),
+            _ => Err(wrong("a decimal number")),
+        },
+        AttrType::Integer => {
+            let Value::Number(n) = value else {
+                return Err(wrong("an integer"));
+            };
+            if n.is_i64() {
+                return Ok(value.clone());
+            }
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+            match n.as_f64() {
+                Some(f) if f.fract() != 0.0 => Err(wrong("an integer (no fractional part)")),
+                // In range, the cast is exact: `f` is integral and below 2^63 in magnitude.
+                Some(f) if (-LIMIT..LIMIT).contains(&f) && !n.is_u64() => Ok(Value::from(f as i64)),
+                _ => Err(wrong(
+                    "an integer between -9223372036854775808 and 9223372036854775807",
+                )),
+            }
+        }
+        AttrType::DateTime => {
+            let s = value
+                .as_str()
+                .filter(|s| parse_date_time(s).is_some())
+                .ok_or_else(|| wrong("a dateTime such as \"2024-01-31T09:30:00Z\" (RFC 3339)"))?;
+            check_len(s, path, limits)?;
+            Ok(value.clone())
+        }
+        AttrType::Binary => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| wrong("base64-encoded binary data (a string)"))?;
+            check_len(s, path, limits)?;
+            let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            BASE64
+                .decode(compact.as_bytes())
+                .map_err(|e| wrong(&format!("base64-encoded binary data ({e})")))?;
+            Ok(value.clone())
+        }
+        AttrType::Complex => match value {
+            Value::Object(obj) => canon_complex(attr, obj, path, limits),
+            Value::String(_) | Value::Number(_) | Value::Bool(_)
+                if attr.sub_attribute("value").is_some() =>
+            {
+                let mut obj = Map::new();
+                obj.insert("value".into(), value.clone());
+                canon_complex(attr, &obj, path, limits)
+            }
+            _ => Err(wrong("a complex value (a JSON object)")),
+        },
+    }
+}
+
+fn canon_complex(
+    attr: &Attribute,
+    obj: &Map<String, Value>,
+    path: &str,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    let mut keys: Vec<Option<&str>> = vec![None; attr.sub_attributes.len()];
+    let mut out = Map::new();
+    for (key, v) in obj {
+        let Some(i) = attr
+            .sub_attributes
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(key))
+        else {
+            if v.is_null() {
+                continue;
+            }
+            let known: Vec<&str> = attr
+                .sub_attributes
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(Error::InvalidSyntax(format!(
+                "attribute '{path}' has no sub-attribute '{key}' (it has {})",
+                known.join(", ")
+            )));
+        };
+        let sub = &attr.sub_attributes[i];
+        if let Some(prev) = keys[i] {
+            return Err(twice(&format!("{path}.{}", sub.name), prev, key));
+        }
+        keys[i] = Some(key);
+        if sub.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        let c = canon(sub, v, &format!("{path}.{}", sub.name), limits)?;
+        let c = match c {
+            Value::Null => continue,
+            Value::Array(_) => c,
+            single if sub.multi_valued => Value::Array(vec![single]),
+            single => single,
+        };
+        out.insert(sub.name.clone(), c);
+    }
+    if out.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(Value::Object(ordered_complex(attr, out)))
+}
+
+/// Puts a complex value's sub-attributes in schema order.
+fn ordered_complex(attr: &Attribute, mut obj: Map<String, Value>) -> Map<String, Value> {
+    attr.sub_attributes
+        .iter()
+        .filter_map(|s| obj.remove(&s.name).map(|v| (s.name.clone(), v)))
+        .collect()
+}
+
+fn check_len(s: &str, path: &str, limits: &Limits) -> Result<(), Error> {
+    if s.len() > limits.max_value_bytes {
+        return Err(Error::InvalidValue(format!(
+            "attribute '{path}' is {} bytes long; the limit is {} bytes",
+            s.len(),
+            limits.max_value_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// An RFC 3339 date-time; a value without an offset (allowed by xsd:dateTime, RFC 7643
+/// §2.3.5) is read as UTC.
+fn parse_date_time(s: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .or_else(|| time::OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339).ok())
+}
+
+/// Standard base64 (RFC 4648 §4, as RFC 7643 §2.3.6 asks), padding optional.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+fn twice(path: &str, first: &str, second: &str) -> Error {
+    Error::InvalidSyntax(format!(
+        "attribute '{path}' appears twice (as '{first}' and '{second}'); attribute names are case-insensitive"
+    ))
+}
+
+fn is_absent(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// A value for an error message, cut short so a huge value does not flood the response.
+fn shown(v: &Value) -> String {
+    const MAX: usize = 60;
+    let s = v.to_string();
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
