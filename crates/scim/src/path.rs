@@ -5,12 +5,15 @@
 //! a sub-attribute. A path is purely syntactic here; [`crate::Registry::resolve`] gives it meaning.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ParseError};
 use crate::filter::Filter;
-use crate::schema::{Registry, Resolved, ResourceType};
+use crate::schema::{
+    AttrType, Attribute, Mutability, Registry, Resolved, ResourceType, Returned, Uniqueness,
+};
 
 /// Longest path accepted, in bytes: far above any real schema URN plus attribute names.
 pub const MAX_PATH_LEN: usize = 1024;
@@ -185,7 +188,7 @@ pub fn values_at<'a>(
     path: &AttrPath,
 ) -> Vec<&'a Value> {
     let mut out = Vec::new();
-    if let Some(resolved) = registry.resolve(rt, path) {
+    if let Some(resolved) = resolve(registry, rt, path) {
         visit_values(resource, &resolved, &mut |v| {
             out.push(v);
             false
@@ -193,6 +196,42 @@ pub fn values_at<'a>(
     }
     out
 }
+
+/// [`Registry::resolve`], plus the `schemas` attribute every resource carries (RFC 7643 §3)
+/// but no schema defines, so that filters such as RFC 7644's
+/// `schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"` work.
+pub(crate) fn resolve<'a>(
+    registry: &'a Registry,
+    rt: &'a ResourceType,
+    path: &AttrPath,
+) -> Option<Resolved<'a>> {
+    registry.resolve(rt, path).or_else(|| {
+        (path.urn.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("schemas"))
+            .then(|| Resolved {
+                schema: None,
+                extension: false,
+                attr: &SCHEMAS,
+                sub: None,
+            })
+    })
+}
+
+/// `schemas`: multi-valued URIs. URNs compare case-insensitively (RFC 8141 §3.1 for the
+/// namespace; SCIM's own URNs are matched case-insensitively throughout).
+static SCHEMAS: LazyLock<Attribute> = LazyLock::new(|| Attribute {
+    name: "schemas".to_owned(),
+    kind: AttrType::Reference,
+    multi_valued: true,
+    description: None,
+    required: true,
+    canonical_values: Vec::new(),
+    case_exact: false,
+    mutability: Mutability::ReadWrite,
+    returned: Returned::Always,
+    uniqueness: Uniqueness::None,
+    reference_types: vec!["uri".to_owned()],
+    sub_attributes: Vec::new(),
+});
 
 /// The attribute's own value (an element array, an object or a scalar), read from the resource
 /// under the URN key when the attribute belongs to an extension.

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{CompValue, CompareOp, Filter};
 use crate::error::Error;
-use crate::path::{AttrPath, attribute_value, get_ci, visit_values};
+use crate::path::{AttrPath, attribute_value, get_ci, resolve, visit_values};
 use crate::schema::{AttrType, Attribute, Registry, Resolved, ResourceType};
 
 impl Filter {
@@ -85,7 +85,7 @@ impl Filter {
     pub fn matches(&self, resource: &Value, registry: &Registry, rt: &ResourceType) -> bool {
         match self {
             Filter::Compare { path, op, value } => {
-                let Some(resolved) = registry.resolve(rt, path) else {
+                let Some(resolved) = resolve(registry, rt, path) else {
                     return false;
                 };
                 let target = resolved.target();
@@ -120,7 +120,7 @@ impl Filter {
             }
             Filter::Not(inner) => !inner.matches(resource, registry, rt),
             Filter::ValuePath { attr, filter } => {
-                let Some(resolved) = registry.resolve(rt, attr) else {
+                let Some(resolved) = resolve(registry, rt, attr) else {
                     return false;
                 };
                 let whole = Resolved {
@@ -179,9 +179,7 @@ fn resolve_checked<'a>(
     rt: &'a ResourceType,
     path: &AttrPath,
 ) -> Result<Resolved<'a>, Error> {
-    registry
-        .resolve(rt, path)
-        .ok_or_else(|| unknown(&path.to_string(), rt))
+    resolve(registry, rt, path).ok_or_else(|| unknown(&path.to_string(), rt))
 }
 
 fn check_comparison(label: &str, target: &Attribute, op: CompareOp) -> Result<(), Error> {

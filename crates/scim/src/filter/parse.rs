@@ -657,3 +657,577 @@ fn parse_number(text: &str) -> Result<Number, String> {
     text.parse::<Number>()
         .map_err(|_| format!("number '{text}' is out of range"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Filter {
+        match Filter::parse(s) {
+            Ok(f) => f,
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        }
+    }
+
+    /// The whole rendered error.
+    fn err(s: &str) -> String {
+        match Filter::parse(s) {
+            Ok(f) => panic!("{s:?} should not parse, got {f:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn cmp(path: &str, op: CompareOp, value: CompValue) -> Filter {
+        Filter::Compare {
+            path: AttrPath::parse(path).unwrap(),
+            op,
+            value,
+        }
+    }
+
+    fn s(v: &str) -> CompValue {
+        CompValue::String(v.to_owned())
+    }
+
+    fn and(l: Filter, r: Filter) -> Filter {
+        Filter::And(Box::new(l), Box::new(r))
+    }
+
+    fn or(l: Filter, r: Filter) -> Filter {
+        Filter::Or(Box::new(l), Box::new(r))
+    }
+
+    fn pr(path: &str) -> Filter {
+        Filter::Present(AttrPath::parse(path).unwrap())
+    }
+
+    #[test]
+    fn every_operator_in_any_case() {
+        for (text, op) in [
+            ("eq", CompareOp::Eq),
+            ("NE", CompareOp::Ne),
+            ("Co", CompareOp::Co),
+            ("sW", CompareOp::Sw),
+            ("ew", CompareOp::Ew),
+            ("gt", CompareOp::Gt),
+            ("GE", CompareOp::Ge),
+            ("lt", CompareOp::Lt),
+            ("le", CompareOp::Le),
+        ] {
+            assert_eq!(
+                p(&format!("userName {text} \"x\"")),
+                cmp("userName", op, s("x"))
+            );
+        }
+        assert_eq!(p("title PR"), pr("title"));
+        assert_eq!(
+            p("userName Eq \"john\""),
+            cmp("userName", CompareOp::Eq, s("john"))
+        );
+        assert_eq!(
+            p("Username eq \"john\""),
+            cmp("Username", CompareOp::Eq, s("john"))
+        );
+    }
+
+    #[test]
+    fn precedence_is_not_then_and_then_or() {
+        assert_eq!(
+            p("a pr or b pr and c pr"),
+            or(pr("a"), and(pr("b"), pr("c")))
+        );
+        assert_eq!(
+            p("a pr and b pr or c pr"),
+            or(and(pr("a"), pr("b")), pr("c"))
+        );
+        assert_eq!(
+            p("(a pr or b pr) and c pr"),
+            and(or(pr("a"), pr("b")), pr("c"))
+        );
+        assert_eq!(
+            p("not (a pr) and b pr"),
+            and(Filter::Not(Box::new(pr("a"))), pr("b"))
+        );
+        // Left-associative.
+        assert_eq!(
+            p("a pr and b pr and c pr"),
+            and(and(pr("a"), pr("b")), pr("c"))
+        );
+        assert_eq!(p("a pr or b pr or c pr"), or(or(pr("a"), pr("b")), pr("c")));
+        assert_eq!(p("((a pr))"), pr("a"));
+        assert_eq!(
+            p("NOT(a pr)AND(b pr)"),
+            and(Filter::Not(Box::new(pr("a"))), pr("b"))
+        );
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            p("a eq true"),
+            cmp("a", CompareOp::Eq, CompValue::Bool(true))
+        );
+        assert_eq!(
+            p("a eq FALSE"),
+            cmp("a", CompareOp::Eq, CompValue::Bool(false))
+        );
+        assert_eq!(p("a eq Null"), cmp("a", CompareOp::Eq, CompValue::Null));
+        for n in [
+            "0",
+            "-1",
+            "42",
+            "1.5",
+            "-0.25",
+            "1e3",
+            "2E-2",
+            "1.5e+10",
+            "18446744073709551615",
+        ] {
+            assert_eq!(
+                p(&format!("a gt {n}")),
+                cmp("a", CompareOp::Gt, CompValue::Number(n.parse().unwrap())),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            p(r#"a eq "q\"b\\s\/\b\f\n\r\t\u00e9\ud83d\ude00""#),
+            cmp("a", CompareOp::Eq, s("q\"b\\s/\u{8}\u{c}\n\r\té😀"))
+        );
+        assert_eq!(p(r#"a eq "ünï""#), cmp("a", CompareOp::Eq, s("ünï")));
+        assert_eq!(p(r#"a eq """#), cmp("a", CompareOp::Eq, s("")));
+    }
+
+    #[test]
+    fn keywords_inside_strings_are_strings() {
+        assert_eq!(
+            p(r#"displayName eq "or""#),
+            cmp("displayName", CompareOp::Eq, s("or"))
+        );
+        assert_eq!(
+            p(r#"displayName eq "a and b" and title eq "not (x)""#),
+            and(
+                cmp("displayName", CompareOp::Eq, s("a and b")),
+                cmp("title", CompareOp::Eq, s("not (x)"))
+            )
+        );
+    }
+
+    #[test]
+    fn attributes_named_like_keywords() {
+        assert_eq!(p("not pr"), pr("not"));
+        assert_eq!(
+            p("and eq 1 or or pr"),
+            or(
+                cmp("and", CompareOp::Eq, CompValue::Number(1.into())),
+                pr("or")
+            )
+        );
+        assert_eq!(
+            p("not[value pr]"),
+            Filter::ValuePath {
+                attr: AttrPath::name("not"),
+                filter: Box::new(pr("value"))
+            }
+        );
+    }
+
+    #[test]
+    fn value_paths() {
+        let f = p(r#"emails[type eq "work" and value co "@x"]"#);
+        assert_eq!(
+            f,
+            Filter::ValuePath {
+                attr: AttrPath::name("emails"),
+                filter: Box::new(and(
+                    cmp("type", CompareOp::Eq, s("work")),
+                    cmp("value", CompareOp::Co, s("@x"))
+                ))
+            }
+        );
+        // Errata 7322: brackets and `not` inside a value filter.
+        assert_eq!(
+            p(r#"emails[type eq "work" or not (type eq "home" and value ew "@x")]"#),
+            Filter::ValuePath {
+                attr: AttrPath::name("emails"),
+                filter: Box::new(or(
+                    cmp("type", CompareOp::Eq, s("work")),
+                    Filter::Not(Box::new(and(
+                        cmp("type", CompareOp::Eq, s("home")),
+                        cmp("value", CompareOp::Ew, s("@x"))
+                    )))
+                ))
+            }
+        );
+    }
+
+    #[test]
+    fn value_path_followed_by_sub_attribute_is_one_value_path() {
+        assert_eq!(
+            p(r#"emails[type eq "work"].value eq "x""#),
+            Filter::ValuePath {
+                attr: AttrPath::name("emails"),
+                filter: Box::new(and(
+                    cmp("type", CompareOp::Eq, s("work")),
+                    cmp("value", CompareOp::Eq, s("x"))
+                ))
+            }
+        );
+        assert_eq!(
+            p(r#"emails[type eq "work"].value pr and userName pr"#),
+            and(
+                Filter::ValuePath {
+                    attr: AttrPath::name("emails"),
+                    filter: Box::new(and(cmp("type", CompareOp::Eq, s("work")), pr("value")))
+                },
+                pr("userName")
+            )
+        );
+    }
+
+    #[test]
+    fn urn_qualified_paths() {
+        let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        assert_eq!(
+            p(&format!("{ent}:employeeNumber eq \"7\"")),
+            cmp(&format!("{ent}:employeeNumber"), CompareOp::Eq, s("7"))
+        );
+        let Filter::Compare { path, .. } = p(&format!("{ent}:manager.value eq \"x\"")) else {
+            panic!()
+        };
+        assert_eq!(path.urn.as_deref(), Some(ent));
+        assert_eq!(path.name, "manager");
+        assert_eq!(path.sub.as_deref(), Some("value"));
+        let Filter::ValuePath { attr, .. } =
+            p("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"]")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            attr.urn.as_deref(),
+            Some("urn:ietf:params:scim:schemas:core:2.0:User")
+        );
+        assert_eq!(attr.name, "emails");
+    }
+
+    #[test]
+    fn whitespace_is_lenient() {
+        assert_eq!(
+            p("  userName   eq\t\"x\"  and\n title pr "),
+            and(cmp("userName", CompareOp::Eq, s("x")), pr("title"))
+        );
+    }
+
+    #[test]
+    fn wrong_operator() {
+        assert_eq!(
+            err(r#"userName equals "x""#),
+            "invalid filter: expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le) \
+             or 'pr' after 'userName', found 'equals' at column 10\n  \
+             userName equals \"x\"\n           ^^^^^^"
+        );
+        assert_eq!(
+            err("userName"),
+            "invalid filter: expected a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le) \
+             or 'pr' after 'userName', found end of input at column 9\n  userName\n          ^"
+        );
+    }
+
+    #[test]
+    fn missing_or_unquoted_value() {
+        assert_eq!(
+            err("userName eq john"),
+            "invalid filter: expected a value after 'eq' (a string in double quotes, a number, \
+             true, false or null), found 'john' at column 13\n  userName eq john\n              ^^^^"
+        );
+        assert_eq!(
+            err("userName eq"),
+            "invalid filter: expected a value after 'eq' (a string in double quotes, a number, \
+             true, false or null), found end of input at column 12\n  userName eq\n             ^"
+        );
+    }
+
+    #[test]
+    fn unclosed_bracket() {
+        assert_eq!(
+            err(r#"(userName eq "x" or title pr"#),
+            "invalid filter: expected 'and', 'or' or ')' to close the '(' at column 1, found end \
+             of input at column 29\n  (userName eq \"x\" or title pr\n                              ^"
+        );
+        assert_eq!(
+            err(r#"emails[type eq "work""#),
+            "invalid filter: expected 'and', 'or' or ']' to close the '[' of 'emails' at column \
+             7, found end of input at column 22\n  emails[type eq \"work\"\n                       ^"
+        );
+    }
+
+    #[test]
+    fn trailing_garbage() {
+        assert_eq!(
+            err(r#"userName eq "x" title pr"#),
+            "invalid filter: expected 'and', 'or' or end of input after the expression, found \
+             'title' at column 17\n  userName eq \"x\" title pr\n                  ^^^^^"
+        );
+        assert_eq!(
+            err("a pr)"),
+            "invalid filter: expected 'and', 'or' or end of input after the expression, found \
+             ')' at column 5\n  a pr)\n      ^"
+        );
+    }
+
+    #[test]
+    fn not_needs_a_bracket() {
+        assert_eq!(
+            err(r#"not userName eq "x""#),
+            "invalid filter: expected '(' after 'not', found 'userName' at column 5\n  \
+             not userName eq \"x\"\n      ^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn string_errors() {
+        assert_eq!(
+            err(r#"a eq "abc"#),
+            "invalid filter: unterminated string: expected a closing '\"' at column 6\n  \
+             a eq \"abc\n       ^^^^"
+        );
+        assert_eq!(
+            err(r#"a eq "a\qb""#),
+            "invalid filter: invalid escape '\\q' in string; expected one of \\\" \\\\ \\/ \\b \
+             \\f \\n \\r \\t \\uXXXX at column 8\n  a eq \"a\\qb\"\n         ^^"
+        );
+        assert_eq!(
+            err(r#"a eq "\u12g4""#),
+            "invalid filter: expected 4 hex digits after '\\u' at column 7\n  \
+             a eq \"\\u12g4\"\n        ^^^^^"
+        );
+        assert!(err(r#"a eq "\ud83d""#).contains("unpaired high surrogate"));
+        assert!(err(r#"a eq "\ude00""#).contains("unpaired low surrogate"));
+        assert!(err("a eq \"x\ny\"").contains("control character U+000A"));
+    }
+
+    #[test]
+    fn number_errors() {
+        assert_eq!(
+            err("a eq 01"),
+            "invalid filter: invalid number '01'; expected a JSON number such as 42, -1.5 or 1e3 \
+             at column 6\n  a eq 01\n       ^^"
+        );
+        for bad in ["1.", ".5", "-", "1e", "12abc", "+1", "1.2.3"] {
+            assert!(Filter::parse(&format!("a eq {bad}")).is_err(), "{bad}");
+        }
+        assert!(err("a eq 1e400").contains("out of range"));
+    }
+
+    #[test]
+    fn unexpected_characters_are_pointed_at_whole() {
+        assert_eq!(
+            err("a eq 1 && b pr"),
+            "invalid filter: unexpected character '&' at column 8\n  a eq 1 && b pr\n         ^"
+        );
+        assert_eq!(
+            err("naïve pr"),
+            "invalid filter: unexpected character 'ï' at column 3\n  naïve pr\n    ^"
+        );
+        assert_eq!(
+            err("é"),
+            "invalid filter: unexpected character 'é' at column 1\n  é\n  ^"
+        );
+    }
+
+    #[test]
+    fn bad_attribute_names() {
+        assert_eq!(
+            err("name.given.x pr"),
+            "invalid filter: unexpected character '.' in attribute name at column 11\n  \
+             name.given.x pr\n            ^"
+        );
+        assert_eq!(
+            err("= 1"),
+            "invalid filter: unexpected character '=' at column 1\n  = 1\n  ^"
+        );
+        assert_eq!(
+            err(""),
+            "invalid filter: expected an attribute path, '(' or 'not', found end of input at \
+             column 1\n  \n  ^"
+        );
+        assert_eq!(
+            err("a pr and"),
+            "invalid filter: expected an attribute path, '(' or 'not', found end of input at \
+             column 9\n  a pr and\n          ^"
+        );
+    }
+
+    #[test]
+    fn value_path_errors() {
+        assert_eq!(
+            err("a[b[c eq 1]]"),
+            "invalid filter: value paths cannot be nested: '[' after 'b' inside 'a[...]' at \
+             column 4\n  a[b[c eq 1]]\n     ^"
+        );
+        assert_eq!(
+            err("emails[type.x eq 1]"),
+            "invalid filter: expected a sub-attribute name of 'emails' inside '[...]', found \
+             'type.x' at column 8\n  emails[type.x eq 1]\n         ^^^^^^"
+        );
+        assert_eq!(
+            err("emails[]"),
+            "invalid filter: expected a sub-attribute of 'emails', '(' or 'not', found ']' at \
+             column 8\n  emails[]\n         ^"
+        );
+        assert_eq!(
+            err("emails[type pr].5 eq 1"),
+            "invalid filter: expected a sub-attribute name of 'emails' after '].', found '5' at \
+             column 17\n  emails[type pr].5 eq 1\n                  ^"
+        );
+        assert!(err("name.givenName[value pr]").contains("without sub-attribute before '['"));
+        assert!(err("emails[type pr] eq 1").contains("found 'eq'"));
+        assert!(err("emails[type pr].value").contains("after 'emails[type pr].value'"));
+    }
+
+    #[test]
+    fn length_and_depth_are_bounded() {
+        let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LEN));
+        assert_eq!(
+            Filter::parse(&long).unwrap_err(),
+            Error::InvalidFilter(format!(
+                "the filter is {} bytes long; the limit is {MAX_FILTER_LEN}",
+                long.len()
+            ))
+        );
+        let ok = format!(
+            "{}a pr{}",
+            "(".repeat(MAX_FILTER_DEPTH),
+            ")".repeat(MAX_FILTER_DEPTH)
+        );
+        assert_eq!(p(&ok), pr("a"));
+        let deep = format!(
+            "{}a pr{}",
+            "(".repeat(MAX_FILTER_DEPTH + 1),
+            ")".repeat(MAX_FILTER_DEPTH + 1)
+        );
+        let e = err(&deep);
+        assert!(
+            e.starts_with("invalid filter: the filter nests deeper than 32 levels of brackets, 'not' and value paths at column 33"),
+            "{e}"
+        );
+        // Far past the limit in every form, and never a stack overflow.
+        for opener in ["(", "not (", "not(", "a[(", "a["] {
+            let text = opener.repeat(4000);
+            assert!(Filter::parse(&text).is_err());
+        }
+        // Long flat chains are not nesting.
+        let chain = vec!["a pr"; 800].join(" and ");
+        assert!(Filter::parse(&chain).is_ok());
+    }
+
+    #[test]
+    fn no_panic_on_awkward_input() {
+        for text in [
+            "\"",
+            "\\",
+            "a eq \"\\",
+            "a eq \"\\u",
+            "a eq \"\\u12",
+            "a eq \"\\ud83d\\u",
+            "]",
+            "[",
+            ".",
+            "a[",
+            "a[b",
+            "a[b pr",
+            "a[b pr]",
+            "a[b pr].",
+            "a[b pr].c",
+            "not",
+            "not (",
+            "not ()",
+            "()",
+            "a eq -",
+            "a eq 1e",
+            "urn:",
+            "urn:x:",
+            "$ref pr",
+            "ä",
+            "a eq \"é",
+            "😀 pr",
+            "a eq \"😀\" and b eq \"\\uD83D\\uDE00\"",
+        ] {
+            let _ = Filter::parse(text);
+            let _ = parse_patch_path(text);
+        }
+    }
+
+    fn path(s: &str) -> PatchPath {
+        match parse_patch_path(s) {
+            Ok(p) => p,
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        }
+    }
+
+    #[test]
+    fn patch_paths() {
+        let p1 = path(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#);
+        assert_eq!(p1.attr, AttrPath::name("members"));
+        assert_eq!(
+            p1.filter,
+            Some(cmp(
+                "value",
+                CompareOp::Eq,
+                s("2819c223-7f76-453a-919d-413861904646")
+            ))
+        );
+        let p2 = path(r#"emails[type eq "work"].value"#);
+        assert_eq!(p2.attr, AttrPath::parse("emails.value").unwrap());
+        assert_eq!(p2.filter, Some(cmp("type", CompareOp::Eq, s("work"))));
+        assert_eq!(p2.to_string(), r#"emails[type eq "work"].value"#);
+        let p3 = path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager");
+        assert_eq!(p3.attr.name, "manager");
+        assert_eq!(p3.filter, None);
+        assert_eq!(
+            path("name.familyName").attr,
+            AttrPath::parse("name.familyName").unwrap()
+        );
+        let p5 = path(r#"addresses[type eq "work"].formatted"#);
+        assert_eq!(p5.attr.sub.as_deref(), Some("formatted"));
+        let p6 = path(r#"members[value eq "a" or value eq "b"]"#);
+        assert!(matches!(p6.filter, Some(Filter::Or(..))));
+        assert_eq!(
+            PatchPath::parse("emails[type eq \"work\"]")
+                .unwrap()
+                .to_string(),
+            "emails[type eq \"work\"]"
+        );
+    }
+
+    #[test]
+    fn patch_path_errors() {
+        let e = |s: &str| parse_patch_path(s).unwrap_err().to_string();
+        assert_eq!(
+            e(""),
+            "invalid path: expected an attribute path, found end of input at column 1\n  \n  ^"
+        );
+        assert_eq!(
+            e(r#"emails[type eq "work"] x"#),
+            "invalid path: expected '.' and a sub-attribute name, or end of path, after ']', \
+             found 'x' at column 24\n  emails[type eq \"work\"] x\n                         ^"
+        );
+        assert_eq!(
+            e("name givenName"),
+            "invalid path: expected '[' or end of path after 'name', found 'givenName' at column \
+             6\n  name givenName\n       ^^^^^^^^^"
+        );
+        assert_eq!(
+            e("members[value eq]"),
+            "invalid path: expected a value after 'eq' (a string in double quotes, a number, \
+             true, false or null), found ']' at column 17\n  members[value eq]\n                  ^"
+        );
+        assert!(matches!(
+            parse_patch_path("a[b[c pr]]"),
+            Err(Error::PathSyntax(_))
+        ));
+        assert!(matches!(
+            parse_patch_path("emails[type eq \"work\"].value.x"),
+            Err(Error::PathSyntax(_))
+        ));
+    }
+}
