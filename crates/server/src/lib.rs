@@ -1,1 +1,142 @@
+//! The directory's HTTP face: the SCIM 2.0 service provider at `/scim/v2`, plus `/healthz`
+//! and `/readyz`.
+//!
+//! Handlers are thin: they parse the request, call [`service`] (which also serves Bulk, so a
+//! Bulk operation behaves exactly like the single request it stands for), and render. All SCIM
+//! logic lives in the `scim` crate and all persistence behind the `store::Store` trait.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use scim::Registry;
+use store::Store;
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod render;
+mod routes;
+pub mod service;
+
+pub use error::ApiError;
+
+/// The media type of every SCIM body we send (RFC 7644 §3.1).
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// Limits and defaults that shape what the server accepts and advertises.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body on resource endpoints, in bytes.
+    pub max_body_bytes: usize,
+    /// Page size when the client gives no `count`.
+    pub default_page_size: u64,
+    /// Largest page; also advertised as `filter.maxResults`.
+    pub max_page_size: u64,
+    /// Bulk `maxOperations`.
+    pub bulk_max_operations: usize,
+    /// Bulk `maxPayloadSize`, in bytes.
+    pub bulk_max_payload: usize,
+    /// Most operations in one PATCH request.
+    pub max_patch_operations: usize,
+    /// Time allowed to receive a whole request, headers and body.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            default_page_size: 100,
+            max_page_size: 1000,
+            bulk_max_operations: 1000,
+            bulk_max_payload: 4 * 1024 * 1024,
+            max_patch_operations: 1000,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shared state of every request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub limits: Arc<Limits>,
+    /// Base URL for `Location` and `meta.location` when configured; otherwise derived from the
+    /// request's `Host`.
+    pub base_url: Option<Arc<str>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Limits) -> AppState {
+        AppState {
+            store,
+            registry,
+            limits: Arc::new(limits),
+            base_url: None,
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.limits.request_timeout;
+    routes::router(state)
+        .layer(middleware::from_fn(log_request))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                ApiError::Internal("handler panicked".into()).into_response()
+            },
+        ))
+}
+
+/// One structured line per request: tenant, method, route, status, latency. Never the token
+/// and never the body.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let tenant = res
+        .extensions()
+        .get::<auth::Caller>()
+        .map(|c| c.tenant.0)
+        .unwrap_or(0);
+    tracing::info!(
+        target: "scimsync::request",
+        tenant,
+        method = %method,
+        route,
+        status = res.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+    );
+    res
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

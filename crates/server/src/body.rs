@@ -1,0 +1,102 @@
+//! Reading request bodies and query strings into SCIM values, with SCIM errors for every fault.
+//!
+//! Framework extractors answer faults in plain text; these answer with RFC 7644 error bodies,
+//! and bound what they read.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Checks the `Content-Type` of a body-carrying request: `application/scim+json` (RFC 7644
+/// §3.1) or `application/json`, with any parameters.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType(
+            "missing Content-Type; send 'Content-Type: application/scim+json'".into(),
+        ));
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/scim+json" || essence == "application/json" {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "unsupported Content-Type '{}'; send 'Content-Type: application/scim+json'",
+            ct.to_str().unwrap_or("(not text)")
+        )))
+    }
+}
+
+/// Reads at most `limit` bytes of body and parses them as one JSON value.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    check_content_type(headers)?;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The only error `to_bytes` gives besides a broken connection is the limit.
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large(limit)
+        } else {
+            ApiError::Scim(scim::Error::InvalidSyntax(format!(
+                "could not read the request body: {e}"
+            )))
+        }
+    })?;
+    parse_json(&bytes)
+}
+
+/// Parses a JSON document, naming the line and column of a syntax error.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Scim(scim::Error::InvalidSyntax(
+            "the request body is empty; send a JSON document".into(),
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::Scim(scim::Error::InvalidSyntax(format!(
+            "the request body is not valid JSON: {e}"
+        )))
+    })
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the request body is larger than the limit of {limit} bytes"
+    ))
+}
+
+/// Decodes an `application/x-www-form-urlencoded` query string into pairs, with parameter
+/// names lower-cased (RFC 7644 treats them case-insensitively in practice: clients send
+/// `startindex`, `StartIndex`, …).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let Some(q) = query else { return Vec::new() };
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k).to_ascii_lowercase(), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -1,0 +1,298 @@
+//! `POST /Bulk` (RFC 7644 §3.7): many operations in one request, with `bulkId` references
+//! between them, `failOnErrors`, and the advertised limits enforced with 413.
+//!
+//! Each operation runs through the same [`service`] functions as the single request it stands
+//! for, in its own transaction: a Bulk request is not atomic (RFC 7644 §3.7 does not make it
+//! so), but its response reports exactly what happened to each operation. Operations that
+//! reference a `bulkId` wait until the operation defining it has run; references that can never
+//! be resolved (undefined, failed, or circular) fail with 409, as §3.7.1 permits.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use scim::messages::{BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse};
+use scim::schema::ResourceType;
+use serde_json::Value;
+use store::{Load, Precondition};
+
+use super::{base_url, scim_json};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::body::read_json;
+use crate::error::ApiError;
+use crate::render::{etag, location, parse_etag};
+use crate::service::{self, Ctx};
+
+const BULK_ID_PREFIX: &str = "bulkId:";
+
+pub(super) async fn bulk(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body, state.limits.bulk_max_payload).await?;
+    let request: BulkRequest = scim::messages::from_value(body)?;
+    request.validate(state.limits.bulk_max_operations as u64)?;
+    let base = base_url(&state, &headers);
+    let ctx = Ctx {
+        state: &state,
+        tenant: caller.tenant,
+    };
+    let responses = run(ctx, &base, &request).await;
+    let body = serde_json::to_value(BulkResponse::new(responses)).unwrap_or(Value::Null);
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// What became of a `bulkId`.
+enum Defined {
+    Pending,
+    Created(String),
+    Failed,
+}
+
+async fn run(ctx: Ctx<'_>, base: &str, request: &BulkRequest) -> Vec<BulkOperationResponse> {
+    let ops = &request.operations;
+    let mut ids: HashMap<&str, Defined> = HashMap::new();
+    for op in ops {
+        if op.method == BulkMethod::Post
+            && let Some(b) = op.bulk_id.as_deref()
+        {
+            ids.insert(b, Defined::Pending);
+        }
+    }
+    let mut results: Vec<Option<BulkOperationResponse>> = vec![None; ops.len()];
+    let mut pending: Vec<usize> = (0..ops.len()).collect();
+    let mut errors = 0u64;
+    let limit = request.fail_on_errors.filter(|n| *n > 0);
+    'rounds: while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        let mut progressed = false;
+        for &i in &pending {
+            if limit.is_some_and(|n| errors >= n) {
+                break 'rounds;
+            }
+            let op = &ops[i];
+            let outcome = match resolve(op, &ids) {
+                Resolution::Wait => {
+                    waiting.push(i);
+                    continue;
+                }
+                Resolution::Fail(e) => Err(e),
+                Resolution::Ready(path, data) => execute(ctx, base, op, &path, data.as_ref()).await,
+            };
+            progressed = true;
+            let response = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    errors += 1;
+                    error_response(op, &e)
+                }
+            };
+            if op.method == BulkMethod::Post
+                && let Some(b) = op.bulk_id.as_deref()
+            {
+                let id = response
+                    .location
+                    .as_deref()
+                    .and_then(|l| l.rsplit('/').next())
+                    .map(str::to_owned);
+                ids.insert(
+                    b,
+                    match id {
+                        Some(id) if response.status < 300 => Defined::Created(id),
+                        _ => Defined::Failed,
+                    },
+                );
+            }
+            results[i] = Some(response);
+        }
+        if !progressed {
+            // Everything left waits on something else left: a cycle.
+            for &i in &waiting {
+                if limit.is_some_and(|n| errors >= n) {
+                    break;
+                }
+                errors += 1;
+                let e = ApiError::Scim(scim::Error::InvalidValue(
+                    "circular bulkId references: this operation and the ones it references \
+                     wait on each other"
+                        .into(),
+                ));
+                results[i] = Some(conflict(&ops[i], &e));
+            }
+            break;
+        }
+        pending = waiting;
+    }
+    results.into_iter().flatten().collect()
+}
+
+enum Resolution {
+    Wait,
+    Fail(ApiError),
+    Ready(String, Option<Value>),
+}
+
+/// Substitutes `bulkId:x` references in the path and data, or says why it cannot yet.
+fn resolve(op: &BulkOperation, ids: &HashMap<&str, Defined>) -> Resolution {
+    let mut wait = false;
+    let mut missing: Option<String> = None;
+    let mut lookup = |s: &str| -> Option<String> {
+        let reference = s.strip_prefix(BULK_ID_PREFIX)?;
+        match ids.get(reference) {
+            Some(Defined::Created(id)) => Some(id.clone()),
+            Some(Defined::Pending) => {
+                wait = true;
+                None
+            }
+            Some(Defined::Failed) | None => {
+                missing.get_or_insert_with(|| reference.to_owned());
+                None
+            }
+        }
+    };
+    let path = match op.path.rsplit_once('/') {
+        Some((head, last)) => match lookup(last) {
+            Some(id) => format!("{head}/{id}"),
+            None => op.path.clone(),
+        },
+        None => op.path.clone(),
+    };
+    let data = op.data.clone().map(|mut d| {
+        substitute(&mut d, &mut lookup);
+        d
+    });
+    if let Some(reference) = missing {
+        return Resolution::Fail(ApiError::Scim(scim::Error::InvalidValue(format!(
+            "bulkId '{reference}' is not defined by a successful POST in this request"
+        ))));
+    }
+    if wait {
+        return Resolution::Wait;
+    }
+    Resolution::Ready(path, data)
+}
+
+fn substitute(v: &mut Value, lookup: &mut impl FnMut(&str) -> Option<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(id) = lookup(s) {
+                *s = id;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, lookup)),
+        Value::Object(o) => o.values_mut().for_each(|x| substitute(x, lookup)),
+        _ => {}
+    }
+}
+
+/// `/Users` or `/Users/{id}` → the resource type and the id.
+fn target<'a>(ctx: Ctx<'a>, path: &str) -> Result<(&'a ResourceType, Option<String>), ApiError> {
+    let trimmed = path.trim_start_matches('/');
+    let (endpoint, id) = match trimmed.split_once('/') {
+        Some((e, id)) if !id.is_empty() && !id.contains('/') => (e, Some(id.to_owned())),
+        Some(_) => {
+            return Err(scim::Error::InvalidValue(format!(
+                "bulk path '{path}' is not a resource path"
+            ))
+            .into());
+        }
+        None => (trimmed, None),
+    };
+    let rt = ctx
+        .state
+        .registry
+        .resource_type_by_endpoint(endpoint)
+        .ok_or_else(|| {
+            ApiError::Scim(scim::Error::InvalidValue(format!(
+                "bulk path '{path}' names no resource endpoint; use /Users or /Groups"
+            )))
+        })?;
+    Ok((rt, id))
+}
+
+async fn execute(
+    ctx: Ctx<'_>,
+    base: &str,
+    op: &BulkOperation,
+    path: &str,
+    data: Option<&Value>,
+) -> Result<BulkOperationResponse, ApiError> {
+    let (rt, id) = target(ctx, path)?;
+    let precondition = match op.version.as_deref() {
+        Some(v) => Precondition::Version(parse_etag(v).unwrap_or(-1)),
+        None => Precondition::None,
+    };
+    let null = Value::Null;
+    let data = data.unwrap_or(&null);
+    let need_id = || {
+        id.clone().ok_or_else(|| {
+            ApiError::Scim(scim::Error::InvalidValue(format!(
+                "bulk {} needs a resource path like {}/{{id}}",
+                op.method, rt.endpoint
+            )))
+        })
+    };
+    let none = Load::default();
+    let (status, stored) = match op.method {
+        BulkMethod::Post => {
+            if id.is_some() {
+                return Err(scim::Error::InvalidValue(format!(
+                    "bulk POST goes to the collection {}, not to one resource",
+                    rt.endpoint
+                ))
+                .into());
+            }
+            (201, Some(service::create(ctx, rt, data).await?))
+        }
+        BulkMethod::Put => (
+            200,
+            Some(service::replace(ctx, rt, &need_id()?, data, precondition, none).await?),
+        ),
+        BulkMethod::Patch => (
+            200,
+            Some(service::patch(ctx, rt, &need_id()?, data, precondition, none).await?),
+        ),
+        BulkMethod::Delete => {
+            service::delete(ctx, rt, &need_id()?, precondition).await?;
+            (204, None)
+        }
+    };
+    Ok(BulkOperationResponse {
+        method: op.method,
+        bulk_id: op.bulk_id.clone(),
+        version: stored.as_ref().map(|s| etag(s.version)),
+        location: Some(match &stored {
+            Some(s) => location(base, rt, &s.id),
+            None => format!("{base}{path}"),
+        }),
+        response: None,
+        status,
+    })
+}
+
+fn error_response(op: &BulkOperation, e: &ApiError) -> BulkOperationResponse {
+    let message = e.message();
+    BulkOperationResponse {
+        method: op.method,
+        bulk_id: op.bulk_id.clone(),
+        version: None,
+        location: None,
+        status: message.status,
+        response: serde_json::to_value(&message).ok(),
+    }
+}
+
+/// A failed reference is a conflict between operations of the request (RFC 7644 §3.7.1).
+fn conflict(op: &BulkOperation, e: &ApiError) -> BulkOperationResponse {
+    let mut r = error_response(op, e);
+    r.status = 409;
+    if let Some(Value::Object(body)) = &mut r.response {
+        body.insert("status".into(), Value::String("409".into()));
+    }
+    r
+}

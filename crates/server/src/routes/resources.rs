@@ -1,0 +1,282 @@
+//! `/{Resources}` and `/{Resources}/{id}`: create, list, read, replace, patch, delete.
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, get, on};
+use scim::project::Projection;
+use scim::schema::ResourceType;
+use store::{Load, Stored};
+
+use super::{Method, base_url, if_match, not_allowed, scim_json};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::body::{query_pairs, read_json};
+use crate::error::ApiError;
+use crate::render::{self, etag, parse_etag};
+use crate::service::{self, Ctx};
+
+pub(super) fn resource_type(state: &AppState, id: &str) -> Result<ResourceType, ApiError> {
+    state
+        .registry
+        .resource_type(id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("unknown resource type {id}")))
+}
+
+/// `GET` list and `POST` create on the collection.
+pub(super) fn collection(rt: &str) -> Method {
+    let (a, b) = (rt.to_owned(), rt.to_owned());
+    get(
+        move |state: State<AppState>, caller: Extension<Caller>, headers: HeaderMap, uri: Uri| {
+            super::search::list_get(state, caller, headers, uri, a.clone())
+        },
+    )
+    .post(
+        move |state: State<AppState>,
+              caller: Extension<Caller>,
+              headers: HeaderMap,
+              uri: Uri,
+              body: Body| { create(state, caller, headers, uri, body, b.clone()) },
+    )
+    .fallback(not_allowed("GET, POST"))
+}
+
+/// `GET`, `PUT`, `PATCH`, `DELETE` on one resource.
+pub(super) fn item(rt: &str) -> Method {
+    let (a, b, c, d) = (rt.to_owned(), rt.to_owned(), rt.to_owned(), rt.to_owned());
+    get(
+        move |state: State<AppState>,
+              caller: Extension<Caller>,
+              headers: HeaderMap,
+              uri: Uri,
+              id: Path<String>| { read(state, caller, headers, uri, id, a.clone()) },
+    )
+    .put(
+        move |state: State<AppState>,
+              caller: Extension<Caller>,
+              headers: HeaderMap,
+              uri: Uri,
+              id: Path<String>,
+              body: Body| {
+            write(
+                state,
+                caller,
+                headers,
+                uri,
+                id,
+                body,
+                b.clone(),
+                Write::Replace,
+            )
+        },
+    )
+    .patch(
+        move |state: State<AppState>,
+              caller: Extension<Caller>,
+              headers: HeaderMap,
+              uri: Uri,
+              id: Path<String>,
+              body: Body| {
+            write(
+                state,
+                caller,
+                headers,
+                uri,
+                id,
+                body,
+                c.clone(),
+                Write::Patch,
+            )
+        },
+    )
+    .merge(on(
+        MethodFilter::DELETE,
+        move |state: State<AppState>,
+              caller: Extension<Caller>,
+              headers: HeaderMap,
+              id: Path<String>| { remove(state, caller, headers, id, d.clone()) },
+    ))
+    .fallback(not_allowed("GET, PUT, PATCH, DELETE"))
+}
+
+/// The `attributes`/`excludedAttributes` of a query string.
+pub(super) fn projection_from_query(uri: &Uri) -> Result<Projection, ApiError> {
+    let pairs = query_pairs(uri.query());
+    let find = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    Ok(Projection::parse(
+        find("attributes"),
+        find("excludedattributes"),
+    )?)
+}
+
+/// What to load beside the document so the projection can be answered, and nothing more:
+/// `excludedAttributes=members` never reads the membership table.
+pub(crate) fn load_for(state: &AppState, rt: &ResourceType, projection: &Projection) -> Load {
+    Load {
+        members: service::has_members(rt) && projection.includes(&state.registry, rt, "members"),
+        groups: rt.schema == scim::urn::USER && projection.includes(&state.registry, rt, "groups"),
+    }
+}
+
+/// A single-resource response: body, `ETag`, and `Location` on create.
+pub(crate) fn resource_response(
+    state: &AppState,
+    status: StatusCode,
+    stored: &Stored,
+    rt: &ResourceType,
+    base: &str,
+    projection: &Projection,
+) -> Response {
+    let body = render::resource(state, stored, rt, base, projection);
+    let mut r = scim_json(status, &body);
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+        h.insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&render::location(base, rt, &stored.id))
+    {
+        h.insert(header::LOCATION, v);
+    }
+    r
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+    rt: String,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &rt)?;
+    let projection = projection_from_query(&uri)?;
+    let body = read_json(&headers, body, state.limits.max_body_bytes).await?;
+    let ctx = Ctx {
+        state: &state,
+        tenant: caller.tenant,
+    };
+    let mut stored = service::create(ctx, &rt, &body).await?;
+    let load = load_for(&state, &rt, &projection);
+    if load.groups || (load.members && stored.members.is_none()) {
+        stored = service::get(ctx, &rt, &stored.id, load).await?;
+    }
+    let base = base_url(&state, &headers);
+    Ok(resource_response(
+        &state,
+        StatusCode::CREATED,
+        &stored,
+        &rt,
+        &base,
+        &projection,
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    rt: String,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &rt)?;
+    let projection = projection_from_query(&uri)?;
+    let ctx = Ctx {
+        state: &state,
+        tenant: caller.tenant,
+    };
+    let stored = service::get(ctx, &rt, &id, load_for(&state, &rt, &projection)).await?;
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        let hit = inm.trim() == "*"
+            || inm
+                .split(',')
+                .filter_map(parse_etag)
+                .any(|v| v == stored.version);
+        if hit {
+            return Err(ApiError::NotModified {
+                etag: etag(stored.version),
+            });
+        }
+    }
+    let base = base_url(&state, &headers);
+    Ok(resource_response(
+        &state,
+        StatusCode::OK,
+        &stored,
+        &rt,
+        &base,
+        &projection,
+    ))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Replace,
+    Patch,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    body: Body,
+    rt: String,
+    kind: Write,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &rt)?;
+    let projection = projection_from_query(&uri)?;
+    let body = read_json(&headers, body, state.limits.max_body_bytes).await?;
+    let ctx = Ctx {
+        state: &state,
+        tenant: caller.tenant,
+    };
+    let load = load_for(&state, &rt, &projection);
+    let precondition = if_match(&headers);
+    let mut stored = match kind {
+        Write::Replace => service::replace(ctx, &rt, &id, &body, precondition, load).await?,
+        Write::Patch => service::patch(ctx, &rt, &id, &body, precondition, load).await?,
+    };
+    if !load.members {
+        stored.members = None;
+    }
+    let base = base_url(&state, &headers);
+    Ok(resource_response(
+        &state,
+        StatusCode::OK,
+        &stored,
+        &rt,
+        &base,
+        &projection,
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    rt: String,
+) -> Result<Response, ApiError> {
+    let rt = resource_type(&state, &rt)?;
+    let ctx = Ctx {
+        state: &state,
+        tenant: caller.tenant,
+    };
+    service::delete(ctx, &rt, &id, if_match(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

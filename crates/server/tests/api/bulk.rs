@@ -1,0 +1,86 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn bulk_with_cross_references_in_members() {
+    let s = TestServer::start().await;
+    let (st, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Groups", "bulkId": "g",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                              "displayName": "Tour Guides",
+                              "members": [{"type": "User", "value": "bulkId:u1"}, {"value": "bulkId:u2"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "u1",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Alice"}},
+                    {"method": "POST", "path": "/Users", "bulkId": "u2",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Bob"}},
+                    {"method": "PATCH", "path": "/Users/bulkId:u2",
+                     "data": {"Operations": [{"op": "replace", "path": "active", "value": false}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "dup",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alice"}}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]));
+    let ops = r["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 5);
+    let by_id = |b: &str| ops.iter().find(|o| o["bulkId"] == json!(b)).unwrap().clone();
+    assert_eq!(by_id("g")["status"], json!("201"));
+    assert_eq!(by_id("u1")["status"], json!("201"));
+    assert_eq!(by_id("dup")["status"], json!("409"));
+    assert_eq!(by_id("dup")["response"]["scimType"], json!("uniqueness"));
+    let glocation = by_id("g")["location"].as_str().unwrap().to_owned();
+    let gid = glocation.rsplit('/').next().unwrap();
+    let (_, g) = s.send(Method::GET, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 2, "{g}");
+}
+
+#[tokio::test]
+async fn bulk_limits_and_circular_references() {
+    let s = TestServer::with_limits(server::Limits { bulk_max_operations: 2, ..Default::default() }).await;
+    let op = json!({"method": "DELETE", "path": "/Users/x"});
+    let (st, e) = s
+        .send(Method::POST, "/Bulk", Some(json!({"Operations": [op, op, op]})))
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&e, 413, None);
+
+    let (st, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"Operations": [
+                {"method": "POST", "path": "/Groups", "bulkId": "a",
+                 "data": {"displayName": "A", "members": [{"value": "bulkId:b"}]}},
+                {"method": "POST", "path": "/Groups", "bulkId": "b",
+                 "data": {"displayName": "B", "members": [{"value": "bulkId:a"}]}}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for op in r["Operations"].as_array().unwrap() {
+        assert_eq!(op["status"], json!("409"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn fail_on_errors_stops_processing() {
+    let s = TestServer::start().await;
+    let bad = json!({"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": 5}});
+    let good = json!({"method": "POST", "path": "/Users", "bulkId": "y", "data": {"userName": "fine"}});
+    let (_, r) = s
+        .send(Method::POST, "/Bulk", Some(json!({"failOnErrors": 1, "Operations": [bad, good]})))
+        .await;
+    let ops = r["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 1, "{r}");
+    assert_eq!(ops[0]["status"], json!("400"));
+}

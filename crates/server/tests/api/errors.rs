@@ -1,0 +1,101 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn auth_failures_are_401_with_www_authenticate() {
+    let s = TestServer::start().await;
+    let r = s.client.get(format!("{}/Users", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let (_, e) = split(r).await;
+    assert_error(&e, 401, None);
+    for auth in ["Bearer nope", "Basic abc", "Bearer"] {
+        let r = s.client.get(format!("{}/Users", s.base)).header("Authorization", auth).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth}");
+    }
+    // Revoked.
+    let info = s.store.tokens(None).await.unwrap();
+    assert!(s.store.revoke_token(&info[0].id).await.unwrap());
+    let r = s.req(Method::GET, "/Users").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_content_types() {
+    let s = TestServer::start().await;
+    let r = s.req(Method::POST, "/Users").body("{\"userName\": ").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, e) = split(r).await;
+    assert_error(&e, 400, Some("invalidSyntax"));
+
+    let r = s
+        .client
+        .post(format!("{}/Users", s.base))
+        .bearer_auth(&s.token)
+        .header("Content-Type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, e) = split(r).await;
+    assert_error(&e, 415, Some("invalidSyntax"));
+
+    let r = s.req(Method::POST, "/Users").body(vec![b'x'; 2 * 1024 * 1024]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, e) = split(r).await;
+    assert_error(&e, 413, None);
+
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = s.req(Method::POST, "/Users").body(deep).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bad_filters_paths_and_values() {
+    let s = TestServer::start().await;
+    let (st, e) = s.send(Method::GET, "/Users?filter=userName%20equals%20%22x%22", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_error(&e, 400, Some("invalidFilter"));
+    let (_, e) = s.send(Method::GET, "/Users?filter=nope%20eq%20%22x%22", None).await;
+    assert_error(&e, 400, Some("invalidFilter"));
+    let (_, e) = s.send(Method::GET, "/Users?startIndex=abc", None).await;
+    assert_error(&e, 400, Some("invalidValue"));
+    let (st, l) = s.send(Method::GET, "/Users?startIndex=-5&count=10000000&unknown=1", None).await;
+    assert_eq!(st, StatusCode::OK, "{l}");
+    assert_eq!(l["startIndex"], json!(1));
+
+    let id = id(&s.create_user("v").await);
+    let (_, e) = s
+        .send(Method::PATCH, &format!("/Users/{id}"), Some(patch(json!([]))))
+        .await;
+    assert_error(&e, 400, Some("invalidValue"));
+    let (_, e) = s
+        .send(Method::PATCH, &format!("/Users/{id}"), Some(patch(json!([{"op": "replace", "path": "nosuch", "value": 1}]))))
+        .await;
+    assert_error(&e, 400, Some("invalidPath"));
+    let (_, e) = s
+        .send(Method::POST, "/Users", Some(json!({"userName": "x", "active": "maybe"})))
+        .await;
+    assert_error(&e, 400, Some("invalidValue"));
+    let (_, e) = s.send(Method::POST, "/Users", Some(json!({"displayName": "no userName"}))).await;
+    assert_error(&e, 400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let s = TestServer::start().await;
+    let (st, e) = s.send(Method::GET, "/Widgets", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_error(&e, 404, None);
+    let r = s.req(Method::DELETE, "/Users").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    let (_, e) = split(r).await;
+    assert_error(&e, 405, None);
+    let (st, e) = s.send(Method::GET, "/Me", None).await;
+    assert_eq!(st, StatusCode::NOT_IMPLEMENTED);
+    assert_error(&e, 501, None);
+}

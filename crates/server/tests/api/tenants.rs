@@ -1,0 +1,55 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn tenants_never_see_each_other() {
+    let s = TestServer::start().await;
+    let other = s.token_for("t2").await;
+    let a = id(&s.create_user("shared-name").await);
+    let g = id(&s.create_group("G", &[&a]).await);
+
+    // Same userName is free in the other tenant.
+    let r = s
+        .req_as(&other, Method::POST, "/Users")
+        .body(json!({"userName": "shared-name"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    for (method, path) in [
+        (Method::GET, format!("/Users/{a}")),
+        (Method::DELETE, format!("/Users/{a}")),
+        (Method::GET, format!("/Groups/{g}")),
+    ] {
+        let r = s.req_as(&other, method.clone(), &path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let r = s
+        .req_as(&other, Method::PATCH, &format!("/Users/{a}"))
+        .body(patch(json!([{"op": "replace", "path": "active", "value": false}])).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, l) = split(
+        s.req_as(&other, Method::GET, &format!("/Users?filter=id%20eq%20%22{a}%22"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(l["totalResults"], json!(0));
+    let (_, l) = split(s.req_as(&other, Method::GET, "/Users").send().await.unwrap()).await;
+    assert_eq!(l["totalResults"], json!(1));
+    // A member from another tenant cannot be added.
+    let r = s
+        .req_as(&other, Method::POST, "/Groups")
+        .body(json!({"displayName": "X", "members": [{"value": a}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
