@@ -162,3 +162,157 @@ fn write_operand(f: &mut fmt::Formatter<'_>, operand: &Filter, bracket: bool) ->
         write!(f, "{operand}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn show(s: &str) -> String {
+        Filter::parse(s).unwrap().to_string()
+    }
+
+    #[test]
+    fn canonical_form() {
+        assert_eq!(show(r#"userName Eq "john""#), r#"userName eq "john""#);
+        assert_eq!(show("title PR"), "title pr");
+        assert_eq!(show("a pr or (b pr or c pr)"), "a pr or (b pr or c pr)");
+        assert_eq!(show("(a pr or b pr) or c pr"), "a pr or b pr or c pr");
+        assert_eq!(show("(a pr or b pr) and c pr"), "(a pr or b pr) and c pr");
+        assert_eq!(show("a pr and (b pr and c pr)"), "a pr and (b pr and c pr)");
+        assert_eq!(show("((a pr and b pr)) or (c pr)"), "a pr and b pr or c pr");
+        assert_eq!(show("not(a pr)"), "not (a pr)");
+        assert_eq!(show("NOT (a pr or b pr)"), "not (a pr or b pr)");
+        assert_eq!(
+            show("a eq TRUE and b eq NULL and c gt 1.50"),
+            "a eq true and b eq null and c gt 1.5"
+        );
+        assert_eq!(
+            show(r#"emails[type eq "work"].value eq "x""#),
+            r#"emails[type eq "work" and value eq "x"]"#
+        );
+        assert_eq!(
+            show(r#"emails[type eq "a" or type eq "b"].value eq "x""#),
+            r#"emails[(type eq "a" or type eq "b") and value eq "x"]"#
+        );
+        assert_eq!(
+            show(r#"a eq "q\"\\\/\u0001\n😀""#),
+            r#"a eq "q\"\\/\u0001\n😀""#
+        );
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z][a-zA-Z0-9_-]{0,6}",
+            Just("not".to_owned()),
+            Just("and".to_owned()),
+            Just("OR".to_owned()),
+            Just("pr".to_owned()),
+            Just("eq".to_owned()),
+            Just("null".to_owned()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = CompValue> {
+        prop_oneof![
+            Just(CompValue::Null),
+            any::<bool>().prop_map(CompValue::Bool),
+            any::<i64>().prop_map(|n| CompValue::Number(n.into())),
+            any::<u64>().prop_map(|n| CompValue::Number(n.into())),
+            any::<f64>()
+                .prop_filter_map("finite", serde_json::Number::from_f64)
+                .prop_map(CompValue::Number),
+            any::<String>().prop_map(CompValue::String),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = CompareOp> {
+        prop_oneof![
+            Just(CompareOp::Eq),
+            Just(CompareOp::Ne),
+            Just(CompareOp::Co),
+            Just(CompareOp::Sw),
+            Just(CompareOp::Ew),
+            Just(CompareOp::Gt),
+            Just(CompareOp::Ge),
+            Just(CompareOp::Lt),
+            Just(CompareOp::Le),
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = AttrPath> {
+        let urn = prop_oneof![
+            Just(None),
+            Just(Some(
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".to_owned()
+            )),
+            "urn:[a-z0-9.-]{1,5}(:[a-zA-Z0-9.]{1,5}){0,2}".prop_map(Some),
+        ];
+        let sub = prop_oneof![
+            Just(None),
+            name().prop_map(Some),
+            Just(Some("$ref".to_owned()))
+        ];
+        (urn, name(), sub).prop_map(|(urn, name, sub)| AttrPath { urn, name, sub })
+    }
+
+    fn combine(
+        leaf: impl Strategy<Value = Filter> + Clone + 'static,
+        depth: u32,
+    ) -> impl Strategy<Value = Filter> {
+        leaf.prop_recursive(depth, 16, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone())
+                    .prop_map(|(l, r)| Filter::And(Box::new(l), Box::new(r))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(l, r)| Filter::Or(Box::new(l), Box::new(r))),
+                inner.prop_map(|f| Filter::Not(Box::new(f))),
+            ]
+        })
+    }
+
+    /// A filter over sub-attributes of one element: the inside of a value path.
+    fn element_filter() -> impl Strategy<Value = Filter> {
+        let leaf = prop_oneof![
+            (name(), op(), value()).prop_map(|(n, op, value)| Filter::Compare {
+                path: AttrPath::name(n),
+                op,
+                value
+            }),
+            name().prop_map(|n| Filter::Present(AttrPath::name(n))),
+        ];
+        combine(leaf, 2)
+    }
+
+    fn filter() -> impl Strategy<Value = Filter> {
+        let leaf = prop_oneof![
+            (path(), op(), value()).prop_map(|(path, op, value)| Filter::Compare {
+                path,
+                op,
+                value
+            }),
+            path().prop_map(Filter::Present),
+            (path(), element_filter()).prop_map(|(p, f)| Filter::ValuePath {
+                attr: p.parent(),
+                filter: Box::new(f)
+            }),
+        ];
+        combine(leaf, 4)
+    }
+
+    proptest! {
+        #[test]
+        fn display_round_trips(f in filter()) {
+            let text = f.to_string();
+            let back = Filter::parse(&text);
+            prop_assert_eq!(back.as_ref(), Ok(&f), "{}", text);
+        }
+
+        #[test]
+        fn parser_never_panics(s in "[a-z\\[\\]().\" :0-9\\\\-]{0,40}|\\PC{0,20}") {
+            let _ = Filter::parse(&s);
+            let _ = parse_patch_path(&s);
+        }
+    }
+}

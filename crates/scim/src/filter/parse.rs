@@ -654,8 +654,17 @@ fn parse_number(text: &str) -> Result<Number, String> {
     if i != b.len() {
         return Err(invalid());
     }
-    text.parse::<Number>()
-        .map_err(|_| format!("number '{text}' is out of range"))
+    // Rust's own parsers round correctly; serde_json's float parsing without its
+    // `float_roundtrip` feature may be one ULP off, which would break `parse(display(f)) == f`.
+    let integer = !text.contains(['.', 'e', 'E']);
+    let number = if integer && let Ok(n) = text.parse::<u64>() {
+        Some(Number::from(n))
+    } else if integer && let Ok(n) = text.parse::<i64>() {
+        Some(Number::from(n))
+    } else {
+        text.parse::<f64>().ok().and_then(Number::from_f64)
+    };
+    number.ok_or_else(|| format!("number '{text}' is out of range"))
 }
 
 #[cfg(test)]
