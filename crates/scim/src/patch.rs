@@ -14,8 +14,9 @@
 //!   that cannot happen. Inside a `value` object, readOnly attributes and sub-attributes are
 //!   ignored, because clients echo whole resources back (`id`, `meta`) and a membership sync must
 //!   not fail because of them (authentik PR #23950).
-//! * **immutable attributes** may be set when they have no value; changing an existing value is
-//!   400 `mutability`, enforced by the final schema validation.
+//! * **immutable attributes** may be set when they have no value; changing or removing an
+//!   existing value is 400 `mutability` (changes are caught by the final schema validation,
+//!   removals here, since validation keeps an omitted immutable value).
 //! * **remove** of a required attribute, or removal that leaves it unassigned, is 400
 //!   `mutability`, as RFC 7644 §3.5.2.2 says. A `remove` that matches nothing is not an error.
 //!   A `remove` without `path` but with a `value` (pingidentity/scim2#174) removes the listed
@@ -532,6 +533,15 @@ fn remove(
         };
         let attr = t.attr;
         let was_present = get_ci(container, &attr.name).is_some_and(|v| !v.is_null());
+        // Validation keeps an omitted immutable value rather than failing, so a removal must be
+        // caught here or it would silently do nothing.
+        let immutable = t.attr.mutability == Mutability::Immutable
+            || t.sub.is_some_and(|s| s.mutability == Mutability::Immutable);
+        let before = if immutable {
+            get_ci(container, &attr.name).cloned()
+        } else {
+            None
+        };
         let mut sub_removed = false;
         match (attr.multi_valued, t.filter, t.sub) {
             (false, _, None) => {
@@ -567,6 +577,12 @@ fn remove(
                 }
                 put_array(container, attr, items);
             }
+        }
+        if immutable && get_ci(container, &attr.name) != before.as_ref() {
+            return Err(Error::Mutability(format!(
+                "'{}' is immutable and cannot be removed",
+                t.shown
+            )));
         }
         if sub_removed && t.sub.is_some_and(|s| s.required) {
             return Err(Error::Mutability(format!(
@@ -964,12 +980,24 @@ mod tests {
             .resource_type(rt)
             .expect("RFC 7643 resource type")
             .clone();
+        run_with(&registry, &rt, resource, ops)
+    }
+
+    fn ops_of(ops: Value) -> Result<Vec<Operation>, Error> {
         let req: PatchRequest = crate::messages::from_value(json!({
             "schemas": [urn::PATCH_OP],
             "Operations": ops,
         }))?;
-        let ops = parse_operations(&req)?;
-        apply(&registry, &rt, resource, &ops)
+        parse_operations(&req)
+    }
+
+    fn run_with(
+        registry: &Registry,
+        rt: &ResourceType,
+        resource: &Value,
+        ops: Value,
+    ) -> Result<PatchOutcome, Error> {
+        apply(registry, rt, resource, &ops_of(ops)?)
     }
 
     /// Applies `ops` and returns the patched resource, failing the test on an error.
@@ -1539,5 +1567,576 @@ mod tests {
         )
         .unwrap();
         assert!(!out.changed);
+    }
+
+    // ---- mutability, required, errors ----
+
+    const TEST_EXT: &str = "urn:example:params:scim:schemas:extension:test:2.0:User";
+
+    /// The RFC registry plus a User extension with an immutable attribute, a multi-valued
+    /// string attribute and a complex attribute with a required sub-attribute.
+    fn test_registry() -> (Registry, ResourceType) {
+        let mut registry = Registry::rfc7643();
+        let schema: crate::schema::Schema = serde_json::from_value(json!({
+            "id": TEST_EXT,
+            "name": "Test",
+            "attributes": [
+                {"name": "badge", "type": "string", "mutability": "immutable"},
+                {"name": "tags", "type": "string", "multiValued": true},
+                {"name": "clearance", "type": "complex", "subAttributes": [
+                    {"name": "level", "type": "integer", "required": true},
+                    {"name": "since", "type": "dateTime"}
+                ]}
+            ]
+        }))
+        .unwrap();
+        registry.insert_schema(schema);
+        let mut rt = registry.resource_type("User").unwrap().clone();
+        rt.schema_extensions.push(crate::schema::SchemaExtension {
+            schema: TEST_EXT.into(),
+            required: false,
+        });
+        registry.insert_resource_type(rt.clone());
+        (registry, rt)
+    }
+
+    fn with_test_ext(ext: Value) -> Value {
+        let mut u = minimal_user();
+        u["schemas"] = json!([urn::USER, TEST_EXT]);
+        u[TEST_EXT] = ext;
+        u
+    }
+
+    #[test]
+    fn immutable_may_be_set_once_but_not_changed_or_removed() {
+        let (registry, rt) = test_registry();
+        let set = run_with(
+            &registry,
+            &rt,
+            &minimal_user(),
+            json!([{"op": "add", "path": "badge", "value": "B-1"}]),
+        )
+        .unwrap();
+        assert_eq!(set.resource, with_test_ext(json!({"badge": "B-1"})));
+
+        let same = run_with(
+            &registry,
+            &rt,
+            &set.resource,
+            json!([{"op": "replace", "path": format!("{TEST_EXT}:badge"), "value": "B-1"}]),
+        )
+        .unwrap();
+        assert!(!same.changed);
+
+        for op in [
+            json!({"op": "replace", "path": "badge", "value": "B-2"}),
+            json!({"op": "replace", "value": {format!("{TEST_EXT}:badge"): "B-2"}}),
+            json!({"op": "remove", "path": "badge"}),
+        ] {
+            let e = run_with(&registry, &rt, &set.resource, json!([op])).unwrap_err();
+            assert_eq!(
+                e.scim_type(),
+                Some(crate::ScimType::Mutability),
+                "{op}: {e}"
+            );
+        }
+        let e = run_with(
+            &registry,
+            &rt,
+            &set.resource,
+            json!([{"op": "remove", "path": "badge"}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "'badge' is immutable and cannot be removed");
+    }
+
+    #[test]
+    fn simple_multi_valued_attribute() {
+        let (registry, rt) = test_registry();
+        let out = run_with(
+            &registry,
+            &rt,
+            &with_test_ext(json!({"tags": ["a", "b"]})),
+            json!([
+                {"op": "add", "path": "tags", "value": ["b", "c"]},
+                {"op": "remove", "path": "tags[value eq \"a\"]"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out.resource, with_test_ext(json!({"tags": ["b", "c"]})));
+    }
+
+    #[test]
+    fn removing_a_required_value_is_mutability() {
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "remove", "path": "userName"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::Mutability));
+        assert_eq!(
+            e.to_string(),
+            "'userName' is required and cannot be removed"
+        );
+        let e = err(
+            "Group",
+            &group(),
+            json!([{"op": "Remove", "path": "displayName"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::Mutability));
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "userName", "value": null}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::Mutability));
+
+        let (registry, rt) = test_registry();
+        let e = run_with(
+            &registry,
+            &rt,
+            &with_test_ext(json!({"clearance": {"level": 3, "since": "2020-01-01T00:00:00Z"}})),
+            json!([{"op": "remove", "path": "clearance.level"}]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "'clearance.level' is required and cannot be removed"
+        );
+    }
+
+    #[test]
+    fn read_only_path_is_mutability() {
+        for path in ["id", "meta", "meta.created", "groups", "members.display"] {
+            let rt = if path.starts_with("members") {
+                "Group"
+            } else {
+                "User"
+            };
+            let base = if rt == "Group" { group() } else { full_user() };
+            for op in ["add", "replace", "remove"] {
+                let e = err(rt, &base, json!([{"op": op, "path": path, "value": "x"}]));
+                assert_eq!(
+                    e.scim_type(),
+                    Some(crate::ScimType::Mutability),
+                    "{op} {path}"
+                );
+            }
+        }
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "id", "value": "x"}]),
+        );
+        assert_eq!(e.to_string(), "'id' is readOnly and cannot be changed");
+    }
+
+    #[test]
+    fn read_only_keys_in_a_value_object_are_ignored() {
+        let u = full_user();
+        let mut echoed = u.clone();
+        echoed.as_object_mut().unwrap().remove("schemas");
+        echoed["id"] = json!("someone-else");
+        echoed["meta"] = json!({"version": "W/\"1\""});
+        echoed["groups"] = json!([{"value": "g1"}]);
+        let out = run("User", &u, json!([{"op": "replace", "value": echoed}])).unwrap();
+        assert!(!out.changed);
+        assert_eq!(out.resource, u);
+    }
+
+    #[test]
+    fn unknown_attribute_is_invalid_path() {
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "shoeSize", "value": 9}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath));
+        assert_eq!(
+            e.to_string(),
+            "invalid path: 'shoeSize': no attribute 'shoeSize' in resource type User"
+        );
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "add", "path": "name.nick", "value": "x"}]),
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid path: 'name.nick': attribute 'name' has no sub-attribute 'nick'"
+        );
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "add", "value": {"name.nick": "x"}}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath));
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "add", "path": format!("{ENT}:shoeSize"), "value": "x"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath), "{e}");
+    }
+
+    #[test]
+    fn filter_on_single_valued_attribute_is_invalid_path() {
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "name[givenName eq \"Barbara\"].familyName", "value": "x"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath));
+        assert_eq!(
+            e.to_string(),
+            "invalid path: 'name[givenName eq \"Barbara\"].familyName': attribute 'name' is \
+             single-valued, so it cannot take a value filter"
+        );
+    }
+
+    #[test]
+    fn filter_naming_no_sub_attribute_is_invalid_filter() {
+        let e = err(
+            "Group",
+            &group(),
+            json!([{"op": "remove", "path": "members[valeu eq \"x\"]"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidFilter), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_invalid_value_naming_the_attribute() {
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidValue));
+        assert!(e.to_string().contains("'active'"), "{e}");
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "add", "path": "emails[type eq \"work\"].primary", "value": 7}]),
+        );
+        assert!(e.to_string().contains("primary"), "{e}");
+        let e = err(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "name", "value": 7}]),
+        );
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidValue), "{e}");
+        assert!(e.to_string().contains("'name'"), "{e}");
+    }
+
+    #[test]
+    fn malformed_operations() {
+        let e = ops_of(json!([])).unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidValue));
+        let e = ops_of(json!([{"op": "remove"}])).unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::ScimType::NoTarget));
+        assert_eq!(
+            e.to_string(),
+            "operation 1 (remove) needs a \"path\" (RFC 7644 §3.5.2.2)"
+        );
+        let e = ops_of(
+            json!([{"op": "add", "path": "title", "value": "x"}, {"op": "replace", "value": "x"}]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "operation 2 (replace) has no \"path\", so its \"value\" must be an object of attributes"
+        );
+        let e = ops_of(json!([{"op": "add", "path": "emails[type eq", "value": "x"}])).unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidPath));
+    }
+
+    // ---- primary, atomicity, idempotence ----
+
+    #[test]
+    fn new_primary_demotes_the_old_one() {
+        let out = patched(
+            "User",
+            &full_user(),
+            json!([{"op": "add", "path": "emails", "value": [
+                {"value": "new@example.com", "type": "other", "primary": "True"}
+            ]}]),
+        );
+        let mut expected = full_user();
+        expected["emails"][0]["primary"] = json!(false);
+        expected["emails"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"value": "new@example.com", "type": "other", "primary": true}));
+        assert_eq!(out, expected);
+
+        let out = patched(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]),
+        );
+        let mut expected = full_user();
+        expected["emails"][0]["primary"] = json!(false);
+        expected["emails"][1]["primary"] = json!(true);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_failing_operation_leaves_everything_unchanged() {
+        let registry = Registry::rfc7643();
+        let rt = registry.resource_type("User").unwrap();
+        let original = full_user();
+        let ops = ops_of(json!([
+            {"op": "replace", "path": "displayName", "value": "Changed"},
+            {"op": "add", "path": "title", "value": "Changed"},
+            {"op": "replace", "path": "emails[type eq \"fax\"]", "value": {"value": "x"}}
+        ]))
+        .unwrap();
+        let e = apply(&registry, rt, &original, &ops).unwrap_err();
+        assert_eq!(e.scim_type(), Some(crate::ScimType::NoTarget));
+        assert_eq!(original, full_user());
+
+        // One operation whose value object fails half-way is undone as a whole.
+        let mut resource = full_user();
+        let op = &ops_of(json!([{"op": "replace", "value": {"title": "Changed", "shoeSize": 9}}]))
+            .unwrap()[0];
+        assert!(apply_operation(&registry, rt, &mut resource, op).is_err());
+        assert_eq!(resource, full_user());
+    }
+
+    #[test]
+    fn idempotent_operations_change_nothing() {
+        let u = full_user();
+        for op in [
+            json!({"op": "replace", "path": "displayName", "value": "Babs Jensen"}),
+            json!({"op": "Replace", "path": "active", "value": "True"}),
+            json!({"op": "add", "path": "emails", "value": [{"value": "babs@jensen.org", "type": "home"}]}),
+            json!({"op": "add", "path": "emails", "value": [{"value": "babs@jensen.org"}]}),
+            json!({"op": "replace", "path": "emails[type eq \"work\"].value", "value": "bjensen@example.com"}),
+            json!({"op": "replace", "value": {"name.givenName": "Barbara", "nickName": "Babs"}}),
+            json!({"op": "remove", "path": "x509Certificates"}),
+            json!({"op": "remove", "path": format!("{ENT}:manager")}),
+        ] {
+            let out = run("User", &u, json!([op])).unwrap();
+            assert!(!out.changed, "{op}");
+            assert_eq!(out.resource, u, "{op}");
+        }
+        let out = run(
+            "Group",
+            &group(),
+            json!([{"op": "Add", "path": "members", "value": [{"value": BABS}]}]),
+        )
+        .unwrap();
+        assert!(!out.changed);
+        // A change undone by a later operation of the same request is no change.
+        let out = run(
+            "User",
+            &u,
+            json!([
+                {"op": "replace", "path": "title", "value": "Boss"},
+                {"op": "replace", "path": "title", "value": "Tour Guide"}
+            ]),
+        )
+        .unwrap();
+        assert!(!out.changed);
+    }
+
+    #[test]
+    fn apply_operation_reports_change() {
+        let registry = Registry::rfc7643();
+        let rt = registry.resource_type("Group").unwrap();
+        let mut g = group();
+        let add = &ops_of(json!([{"op": "add", "path": "members", "value": [{"value": JAMES}]}]))
+            .unwrap()[0];
+        assert_eq!(apply_operation(&registry, rt, &mut g, add), Ok(true));
+        assert_eq!(apply_operation(&registry, rt, &mut g, add), Ok(false));
+        assert_eq!(g["members"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn last_extension_attribute_removed_drops_the_extension() {
+        let mut u = minimal_user();
+        u["schemas"] = json!([urn::USER, ENT]);
+        u[ENT] = json!({"employeeNumber": "7"});
+        let out = patched(
+            "User",
+            &u,
+            json!([{"op": "remove", "path": format!("{ENT}:employeeNumber")}]),
+        );
+        assert_eq!(out, minimal_user());
+    }
+
+    #[test]
+    fn null_value_unassigns() {
+        let out = patched(
+            "User",
+            &full_user(),
+            json!([
+                {"op": "replace", "path": "nickName", "value": null},
+                {"op": "replace", "path": "name", "value": {"middleName": null}},
+                {"op": "replace", "value": {"title": null}}
+            ]),
+        );
+        let mut expected = full_user();
+        let obj = expected.as_object_mut().unwrap();
+        obj.remove("nickName");
+        obj.remove("title");
+        expected["name"]
+            .as_object_mut()
+            .unwrap()
+            .remove("middleName");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn sub_attribute_of_multi_valued_without_filter_applies_to_all() {
+        let out = patched(
+            "User",
+            &full_user(),
+            json!([{"op": "replace", "path": "phoneNumbers.type", "value": "other"}]),
+        );
+        let mut expected = full_user();
+        expected["phoneNumbers"][0]["type"] = json!("other");
+        expected["phoneNumbers"][1]["type"] = json!("other");
+        assert_eq!(out, expected);
+    }
+
+    // ---- the law: add then remove restores ----
+
+    mod law {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const SINGULAR: &[&str] = &[
+            "nickName",
+            "title",
+            "userType",
+            "preferredLanguage",
+            "locale",
+            "timezone",
+            "displayName",
+            "name.middleName",
+            "name.givenName",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        ];
+        const MULTI: &[&str] = &["emails", "phoneNumbers", "ims", "entitlements", "roles"];
+
+        #[derive(Debug, Clone)]
+        enum Case {
+            /// An absent singular attribute, added by path or by a path-less value object.
+            Singular {
+                path: &'static str,
+                value: String,
+                by_path: bool,
+            },
+            /// A new element, added in one of three forms and removed in one of two.
+            Element {
+                attr: &'static str,
+                value: String,
+                kind: &'static str,
+                form: u8,
+                by_filter: bool,
+            },
+        }
+
+        fn case() -> impl Strategy<Value = Case> {
+            prop_oneof![
+                (
+                    prop::sample::select(SINGULAR),
+                    "[A-Za-z0-9 ]{1,12}",
+                    any::<bool>()
+                )
+                    .prop_map(|(path, value, by_path)| Case::Singular {
+                        path,
+                        value,
+                        by_path
+                    }),
+                (
+                    prop::sample::select(MULTI),
+                    "pt-[a-z0-9.@]{1,12}",
+                    prop::sample::select(&["work", "home", "other"][..]),
+                    0u8..3,
+                    any::<bool>(),
+                )
+                    .prop_map(|(attr, value, kind, form, by_filter)| {
+                        Case::Element {
+                            attr,
+                            value,
+                            kind,
+                            form,
+                            by_filter,
+                        }
+                    }),
+            ]
+        }
+
+        fn add_and_remove(case: &Case) -> (Value, Value) {
+            match case {
+                Case::Singular {
+                    path,
+                    value,
+                    by_path,
+                } => {
+                    let add = if *by_path {
+                        json!({"op": "add", "path": path, "value": value})
+                    } else {
+                        json!({"op": "add", "value": {*path: value}})
+                    };
+                    (add, json!({"op": "remove", "path": path}))
+                }
+                Case::Element {
+                    attr,
+                    value,
+                    kind,
+                    form,
+                    by_filter,
+                } => {
+                    let element = json!({"value": value, "type": kind});
+                    let add = match form {
+                        0 => json!({"op": "add", "path": attr, "value": [element]}),
+                        1 => json!({"op": "add", "value": {*attr: [element]}}),
+                        _ => json!({
+                            "op": "add",
+                            "path": format!("{attr}[value eq \"{value}\"].type"),
+                            "value": kind
+                        }),
+                    };
+                    let remove = if *by_filter {
+                        json!({"op": "remove", "path": format!("{attr}[value eq \"{value}\"]")})
+                    } else {
+                        json!({"op": "remove", "path": attr, "value": [{"value": value}]})
+                    };
+                    (add, remove)
+                }
+            }
+        }
+
+        fn absent(base: &Value, case: &Case) -> bool {
+            let Case::Singular { path, .. } = case else {
+                return true;
+            };
+            let registry = Registry::rfc7643();
+            let rt = registry.resource_type("User").unwrap();
+            let path = AttrPath::parse(path).unwrap();
+            crate::path::values_at(base, &registry, rt, &path).is_empty()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn add_then_remove_restores(case in case(), full in any::<bool>()) {
+                let base = if full { full_user() } else { minimal_user() };
+                prop_assume!(absent(&base, &case));
+                let (add, remove) = add_and_remove(&case);
+                let added = run("User", &base, json!([add])).unwrap();
+                prop_assert!(added.changed);
+                let removed = run("User", &added.resource, json!([remove])).unwrap();
+                prop_assert!(removed.changed);
+                prop_assert_eq!(removed.resource, base);
+            }
+        }
     }
 }
