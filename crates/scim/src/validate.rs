@@ -36,7 +36,8 @@
 //!   replace, the existing readOnly top-level values (`id`, `meta`, server-computed extension
 //!   attributes) are kept, as the client cannot change them.
 //! * **immutable**: on replace, a value that differs from an existing one is 400 `mutability`;
-//!   an omitted one keeps the existing value, since it cannot be cleared either. Within
+//!   an omitted one keeps the existing value, since it cannot be cleared either (likewise a
+//!   singular complex value holding an immutable sub-attribute). Within
 //!   multi-valued complex attributes (`members.value`) elements have no identity across a
 //!   replace, so the immutability of their sub-attributes is not enforced here.
 //! * **writeOnly** values (`password`) are kept like readWrite ones; projection never returns
@@ -461,6 +462,17 @@ impl<'s> Bucket<'s> {
                 let Some(Value::Object(prev)) = prev else {
                     continue;
                 };
+                let holds_immutable = attr.sub_attributes.iter().any(|sub| {
+                    sub.mutability == Mutability::Immutable
+                        && get_ci(prev, &sub.name).is_some_and(|v| !is_absent(v))
+                });
+                let Some(Value::Object(new)) = &mut self.values[i] else {
+                    // Omitting the whole value would clear an immutable sub-attribute.
+                    if holds_immutable {
+                        self.values[i] = Some(Value::Object(prev.clone()));
+                    }
+                    continue;
+                };
                 for sub in &attr.sub_attributes {
                     if sub.mutability != Mutability::Immutable {
                         continue;
@@ -468,18 +480,11 @@ impl<'s> Bucket<'s> {
                     let Some(old_sub) = get_ci(prev, &sub.name).filter(|v| !is_absent(v)) else {
                         continue;
                     };
-                    let new_sub = match &self.values[i] {
-                        Some(Value::Object(o)) => get_ci(o, &sub.name),
-                        _ => None,
-                    };
-                    check_immutable(&format!("{path}.{}", sub.name), sub, Some(old_sub), new_sub)?;
-                    let slot = self.values[i].get_or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(o) = slot {
-                        o.insert(sub.name.clone(), old_sub.clone());
-                        let ordered = ordered_complex(attr, std::mem::take(o));
-                        *o = ordered;
-                    }
+                    let path = format!("{path}.{}", sub.name);
+                    check_immutable(&path, sub, Some(old_sub), get_ci(new, &sub.name))?;
+                    new.insert(sub.name.clone(), old_sub.clone());
                 }
+                *new = ordered_complex(attr, std::mem::take(new));
             }
         }
         Ok(())
@@ -691,7 +696,7 @@ fn canon_one(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Re
             let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
             BASE64
                 .decode(compact.as_bytes())
-                .map_err(|e| wrong(&format!("base64-encoded binary data ({e})")))?;
+                .map_err(|_| wrong("base64-encoded binary data (RFC 4648 standard alphabet)"))?;
             Ok(value.clone())
         }
         AttrType::Complex => match value {
@@ -827,4 +832,846 @@ fn shown(v: &Value) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::urn;
+
+    const CERT: &str = "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMxEzARBgNVBAgMCkNhbGlmb3JuaWExFDASBgNVBAoMC2V4YW1wbGUuY29tMRQwEgYDVQQDDAtleGFtcGxlLmNvbTAeFw0xMTEwMjIwNjI0MzFaFw0xMjEwMDQwNjI0MzFaMH8xCzAJBgNVBAYTAlVTMRMwEQYDVQQIDApDYWxpZm9ybmlhMRQwEgYDVQQKDAtleGFtcGxlLmNvbTEhMB8GA1UEAwwYTXMuIEJhcmJhcmEgSiBKZW5zZW4gSUlJMSIwIAYJKoZIhvcNAQkBFhNiamVuc2VuQGV4YW1wbGUuY29tMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA7Kr+Dcds/JQ5GwejJFcBIP682X3xpjis56AK02bc1FLgzdLI8auoR+cC9/Vrh5t66HkQIOdA4unHh0AaZ4xL5PhVbXIPMB5vAPKpzz5iPSi8xO8SL7I7SDhcBVJhqVqr3HgllEG6UClDdHO7nkLuwXq8HcISKkbT5WFTVfFZzidPl8HZ7DhXkZIRtJwBweq4bvm3hM1Os7UQH05ZS6cVDgweKNwdLLrT51ikSQG3DYrl+ft781UQRIqxgwqCfXEuDiinPh0kkvIi5jivVu1Z9QiwlYEdRbLJ4zJQBmDrSGTMYn4lRc2HgHO4DqB/bnMVorHB0CC6AV1QoFK4GPe1LwIDAQABo3sweTAJBgNVHRMEAjAAMCwGCWCGSAGG+EIBDQQfFh1PcGVuU1NMIEdlbmVyYXRlZCBDZXJ0aWZpY2F0ZTAdBgNVHQ4EFgQU8pD0U0vsZIsaA16lL8En8bx0F/gwHwYDVR0jBBgwFoAUdGeKitcaF7gnzsNwDx708kqaVt0wDQYJKoZIhvcNAQEFBQADgYEAA81SsFnOdYJtNg5Tcq+/ByEDrBgnusx0jloUhByPMEVkoMZ3J7j1ZgI8rAbOkNngX8+pKfTiDz1RC4+dx8oU6Za+4NJXUjlL5CvV6BEYb1+QAEJwitTVvxB/A67g42/vzgAtoRUeDov1+GFiBZ+GNF/cAYKcMtGcrs2i97ZkJMo=";
+
+    const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+
+    /// A custom extension exercising the types and characteristics the RFC schemas lack.
+    fn acme_registry(required: bool) -> Registry {
+        let mut reg = Registry::rfc7643();
+        let schema = json!({
+            "id": ACME,
+            "name": "AcmeUser",
+            "attributes": [
+                {"name": "badge", "type": "integer"},
+                {"name": "weight", "type": "decimal"},
+                {"name": "hired", "type": "dateTime"},
+                {"name": "clearance", "type": "string", "mutability": "immutable", "caseExact": true},
+                {"name": "token", "type": "string", "mutability": "readOnly"},
+                {"name": "secret", "type": "binary", "mutability": "writeOnly", "returned": "never"},
+                {"name": "tags", "type": "string", "multiValued": true},
+                {"name": "site", "type": "complex", "subAttributes": [
+                    {"name": "code", "type": "string", "required": true},
+                    {"name": "badgeId", "type": "string", "mutability": "immutable"}
+                ]},
+                {"name": "level", "type": "integer", "required": true}
+            ]
+        });
+        reg.load_extension(&schema.to_string(), "User", required)
+            .unwrap();
+        reg
+    }
+
+    fn rt<'r>(reg: &'r Registry, name: &str) -> &'r ResourceType {
+        reg.resource_type(name).unwrap()
+    }
+
+    fn create(reg: &Registry, rt_name: &str, input: Value) -> Result<Value, Error> {
+        validate(reg, rt(reg, rt_name), &input, Mode::Create)
+    }
+
+    fn replace(
+        reg: &Registry,
+        rt_name: &str,
+        existing: &Value,
+        input: Value,
+    ) -> Result<Value, Error> {
+        validate(reg, rt(reg, rt_name), &input, Mode::Replace { existing })
+    }
+
+    fn user(input: Value) -> Result<Value, Error> {
+        create(&Registry::rfc7643(), "User", input)
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    fn full_user() -> Value {
+        json!({
+            "schemas": [urn::USER],
+            "id": "2819c223-7f76-453a-919d-413861904646",
+            "externalId": "701984",
+            "userName": "bjensen@example.com",
+            "name": {
+                "formatted": "Ms. Barbara J Jensen, III",
+                "familyName": "Jensen",
+                "givenName": "Barbara",
+                "middleName": "Jane",
+                "honorificPrefix": "Ms.",
+                "honorificSuffix": "III"
+            },
+            "displayName": "Babs Jensen",
+            "nickName": "Babs",
+            "profileUrl": "https://login.example.com/bjensen",
+            "emails": [
+                {"value": "bjensen@example.com", "type": "work", "primary": true},
+                {"value": "babs@jensen.org", "type": "home"}
+            ],
+            "addresses": [
+                {
+                    "type": "work",
+                    "streetAddress": "100 Universal City Plaza",
+                    "locality": "Hollywood",
+                    "region": "CA",
+                    "postalCode": "91608",
+                    "country": "USA",
+                    "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
+                    "primary": true
+                },
+                {
+                    "type": "home",
+                    "streetAddress": "456 Hollywood Blvd",
+                    "locality": "Hollywood",
+                    "region": "CA",
+                    "postalCode": "91608",
+                    "country": "USA",
+                    "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA"
+                }
+            ],
+            "phoneNumbers": [
+                {"value": "555-555-5555", "type": "work"},
+                {"value": "555-555-4444", "type": "mobile"}
+            ],
+            "ims": [{"value": "someaimhandle", "type": "aim"}],
+            "photos": [
+                {"value": "https://photos.example.com/profilephoto/72930000000Ccne/F", "type": "photo"},
+                {"value": "https://photos.example.com/profilephoto/72930000000Ccne/T", "type": "thumbnail"}
+            ],
+            "userType": "Employee",
+            "title": "Tour Guide",
+            "preferredLanguage": "en-US",
+            "locale": "en-US",
+            "timezone": "America/Los_Angeles",
+            "active": true,
+            "password": "t1meMa$heen",
+            "groups": [
+                {
+                    "value": "e9e30dba-f08f-4109-8486-d5c6a331660a",
+                    "$ref": "https://example.com/v2/Groups/e9e30dba-f08f-4109-8486-d5c6a331660a",
+                    "display": "Tour Guides"
+                },
+                {
+                    "value": "fc348aa8-3835-40eb-a20b-c726e15c55b5",
+                    "$ref": "https://example.com/v2/Groups/fc348aa8-3835-40eb-a20b-c726e15c55b5",
+                    "display": "Employees"
+                }
+            ],
+            "x509Certificates": [{"value": CERT}],
+            "meta": {
+                "resourceType": "User",
+                "created": "2010-01-23T04:56:22Z",
+                "lastModified": "2011-05-13T04:42:34Z",
+                "version": "W/\"a330bc54f0671c9\"",
+                "location": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+            }
+        })
+    }
+
+    fn without(mut v: Value, drop: &[&str]) -> Value {
+        let obj = v.as_object_mut().unwrap();
+        for k in drop {
+            obj.remove(*k);
+        }
+        v
+    }
+
+    #[test]
+    fn rfc7643_8_1_minimal_user() {
+        let out = user(json!({
+            "schemas": [urn::USER],
+            "id": "2819c223-7f76-453a-919d-413861904646",
+            "userName": "Bjensen",
+            "meta": {
+                "resourceType": "User",
+                "created": "2010-01-23T04:56:22Z",
+                "lastModified": "2011-05-13T04:42:34Z",
+                "version": "W/\"3694e05e9dff590\"",
+                "location": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+            }
+        }))
+        .unwrap();
+        assert_eq!(out, json!({"schemas": [urn::USER], "userName": "Bjensen"}));
+    }
+
+    #[test]
+    fn rfc7643_8_2_full_user() {
+        let out = user(full_user()).unwrap();
+        // id, meta (readOnly) and groups (readOnly) are the server's; all else is kept as sent.
+        assert_eq!(out, without(full_user(), &["id", "meta", "groups"]));
+        assert_eq!(
+            keys(&out),
+            [
+                "schemas",
+                "externalId",
+                "userName",
+                "name",
+                "displayName",
+                "nickName",
+                "profileUrl",
+                "title",
+                "userType",
+                "preferredLanguage",
+                "locale",
+                "timezone",
+                "active",
+                "password",
+                "emails",
+                "phoneNumbers",
+                "ims",
+                "photos",
+                "addresses",
+                "x509Certificates",
+            ]
+        );
+        // Sub-attributes come out in schema order, whatever order they were sent in.
+        assert_eq!(
+            keys(&out["addresses"][0]),
+            [
+                "formatted",
+                "streetAddress",
+                "locality",
+                "region",
+                "postalCode",
+                "country",
+                "type",
+                "primary"
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc7643_8_3_enterprise_user() {
+        let mut input = full_user();
+        input["schemas"] = json!([urn::USER, urn::ENTERPRISE_USER]);
+        input[urn::ENTERPRISE_USER] = json!({
+            "employeeNumber": "701984",
+            "costCenter": "4130",
+            "organization": "Universal Studios",
+            "division": "Theme Park",
+            "department": "Tour Operations",
+            "manager": {
+                "value": "26118915-6090-4610-87e4-49d8ca9f808d",
+                "$ref": "https://example.com/v2/Users/26118915-6090-4610-87e4-49d8ca9f808d",
+                "displayName": "John Smith"
+            }
+        });
+        let out = user(input.clone()).unwrap();
+        let mut expected = without(input, &["id", "meta", "groups"]);
+        // manager.displayName is readOnly: the server fills it in.
+        expected[urn::ENTERPRISE_USER]["manager"]
+            .as_object_mut()
+            .unwrap()
+            .remove("displayName");
+        assert_eq!(out, expected);
+        assert_eq!(keys(&out).last(), Some(&urn::ENTERPRISE_USER));
+    }
+
+    #[test]
+    fn rfc7643_8_4_group() {
+        let reg = Registry::rfc7643();
+        let out = create(
+            &reg,
+            "Group",
+            json!({
+                "schemas": [urn::GROUP],
+                "id": "e9e30dba-f08f-4109-8486-d5c6a331660a",
+                "displayName": "Tour Guides",
+                "members": [
+                    {
+                        "value": "2819c223-7f76-453a-919d-413861904646",
+                        "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646",
+                        "display": "Babs Jensen"
+                    },
+                    {
+                        "value": "902c246b-6245-4190-8e05-00816be7344a",
+                        "$ref": "https://example.com/v2/Users/902c246b-6245-4190-8e05-00816be7344a",
+                        "display": "Mandy Pepperidge"
+                    }
+                ],
+                "meta": {
+                    "resourceType": "Group",
+                    "created": "2010-01-23T04:56:22Z",
+                    "lastModified": "2011-05-13T04:42:34Z",
+                    "version": "W/\"3694e05e9dff592\"",
+                    "location": "https://example.com/v2/Groups/e9e30dba-f08f-4109-8486-d5c6a331660a"
+                }
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::GROUP],
+                "displayName": "Tour Guides",
+                "members": [
+                    {
+                        "value": "2819c223-7f76-453a-919d-413861904646",
+                        "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+                    },
+                    {
+                        "value": "902c246b-6245-4190-8e05-00816be7344a",
+                        "$ref": "https://example.com/v2/Users/902c246b-6245-4190-8e05-00816be7344a"
+                    }
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn entra_user_create() {
+        let out = user(json!({
+            "schemas": [urn::USER, urn::ENTERPRISE_USER],
+            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+            "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
+            "active": "True",
+            "emails": [{"primary": "true", "type": "work", "value": "Test_User_fd0ea19b@testuser.com"}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+            "roles": [],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "1234",
+                "department": "Sales",
+                "manager": "b8dcd8a6-6b2b-4d0f-93b0-2a2a5d7f4b7e"
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::USER, urn::ENTERPRISE_USER],
+                "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+                "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
+                "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+                "active": true,
+                "emails": [{"value": "Test_User_fd0ea19b@testuser.com", "type": "work", "primary": true}],
+                urn::ENTERPRISE_USER: {
+                    "employeeNumber": "1234",
+                    "department": "Sales",
+                    "manager": {"value": "b8dcd8a6-6b2b-4d0f-93b0-2a2a5d7f4b7e"}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn entra_group_create_with_the_adscim_schema() {
+        let reg = Registry::rfc7643();
+        let out = create(
+            &reg,
+            "Group",
+            json!({
+                "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+                "displayName": "displayName",
+                "meta": {"resourceType": "Group"},
+                "schemas": [
+                    urn::GROUP,
+                    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+                ]
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::GROUP],
+                "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+                "displayName": "displayName"
+            })
+        );
+    }
+
+    #[test]
+    fn string_booleans_in_any_case() {
+        for (sent, stored) in [
+            ("True", true),
+            ("FALSE", false),
+            ("true", true),
+            ("fAlSe", false),
+        ] {
+            let out = user(json!({"userName": "a", "active": sent})).unwrap();
+            assert_eq!(out["active"], json!(stored), "{sent}");
+        }
+        assert_eq!(
+            user(json!({"userName": "a", "active": "yes"})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'active' must be a boolean (true or false), got \"yes\"".into()
+            )
+        );
+    }
+
+    #[test]
+    fn names_and_urns_are_case_insensitive() {
+        let out = user(json!({
+            "SCHEMAS": ["URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER"],
+            "USERNAME": "a",
+            "Name": {"GIVENNAME": "Ann"},
+            "EMAILS": [{"Value": "a@x", "TYPE": "work"}],
+            "urn:ietf:params:scim:schemas:extension:ENTERPRISE:2.0:user": {"EmployeeNumber": "7"}
+        }))
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::USER, urn::ENTERPRISE_USER],
+                "userName": "a",
+                "name": {"givenName": "Ann"},
+                "emails": [{"value": "a@x", "type": "work"}],
+                urn::ENTERPRISE_USER: {"employeeNumber": "7"}
+            })
+        );
+        assert_eq!(keys(&out)[3], "emails");
+    }
+
+    #[test]
+    fn lenient_shapes_are_canonicalized() {
+        let out = user(json!({
+            "userName": ["a"],
+            "emails": {"value": "a@x"},
+            "phoneNumbers": "555",
+            "nickName": null,
+            "ims": [],
+            "unknownButNull": null,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Sales",
+            "costCenter": "4130"
+        }))
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::USER, urn::ENTERPRISE_USER],
+                "userName": "a",
+                "emails": [{"value": "a@x"}],
+                "phoneNumbers": [{"value": "555"}],
+                urn::ENTERPRISE_USER: {"costCenter": "4130", "department": "Sales"}
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_are_rejected() {
+        assert_eq!(
+            user(json!({"userName": "a", "favouriteColour": "blue"})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "attribute 'favouriteColour' is not defined by any schema of resource type User ({}, {})",
+                urn::USER,
+                urn::ENTERPRISE_USER
+            ))
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "urn:example:unknown:1.0:User": {"x": 1}})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "attribute 'urn:example:unknown:1.0:User' is not defined by any schema of resource type User ({}, {})",
+                urn::USER,
+                urn::ENTERPRISE_USER
+            ))
+        );
+        assert_eq!(
+            user(json!({"userName": "a", urn::ENTERPRISE_USER: {"shoeSize": 9}})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "attribute '{}:shoeSize' is not defined by any schema of resource type User ({}, {})",
+                urn::ENTERPRISE_USER,
+                urn::USER,
+                urn::ENTERPRISE_USER
+            ))
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "name": {"nick": "x"}})).unwrap_err(),
+            Error::InvalidSyntax(
+                "attribute 'name' has no sub-attribute 'nick' (it has formatted, familyName, givenName, middleName, honorificPrefix, honorificSuffix)".into()
+            )
+        );
+        let reg = Registry::rfc7643();
+        assert_eq!(
+            create(&reg, "Group", json!({"displayName": "g", "userName": "x"})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "attribute 'userName' is not defined by any schema of resource type Group ({})",
+                urn::GROUP
+            ))
+        );
+    }
+
+    #[test]
+    fn required_attributes() {
+        assert_eq!(
+            user(json!({"displayName": "a"})).unwrap_err(),
+            Error::InvalidValue("attribute 'userName' is required for resource type User".into())
+        );
+        assert_eq!(
+            user(json!({"userName": null})).unwrap_err(),
+            Error::InvalidValue("attribute 'userName' is required for resource type User".into())
+        );
+        let reg = Registry::rfc7643();
+        assert_eq!(
+            create(&reg, "Group", json!({"members": []})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'displayName' is required for resource type Group".into()
+            )
+        );
+        // An optional extension's required attributes apply once it is present.
+        let reg = acme_registry(false);
+        assert!(create(&reg, "User", json!({"userName": "a"})).is_ok());
+        assert_eq!(
+            create(&reg, "User", json!({"userName": "a", ACME: {"badge": 1}})).unwrap_err(),
+            Error::InvalidValue(format!(
+                "attribute '{ACME}:level' is required for resource type User"
+            ))
+        );
+        assert_eq!(
+            create(
+                &reg,
+                "User",
+                json!({"userName": "a", ACME: {"level": 1, "site": {"badgeId": "b"}}})
+            )
+            .unwrap_err(),
+            Error::InvalidValue(format!(
+                "sub-attribute '{ACME}:site.code' is required in every '{ACME}:site' value"
+            ))
+        );
+        let reg = acme_registry(true);
+        assert_eq!(
+            create(&reg, "User", json!({"userName": "a"})).unwrap_err(),
+            Error::InvalidValue(format!(
+                "resource type User requires the extension {ACME}: send its attributes under the key \"{ACME}\""
+            ))
+        );
+    }
+
+    #[test]
+    fn every_type_is_checked() {
+        let reg = acme_registry(false);
+        let acme = |attrs: Value| {
+            let mut ext = json!({"level": 1});
+            ext.as_object_mut()
+                .unwrap()
+                .extend(attrs.as_object().unwrap().clone());
+            create(&reg, "User", json!({"userName": "a", ACME: ext}))
+        };
+        let err = |msg: &str| Error::InvalidValue(format!("attribute '{ACME}:{msg}"));
+        let ok = acme(json!({
+            "badge": 5.0, "weight": 72.5, "hired": "2024-01-31T09:30:00+01:00",
+            "secret": "aGVsbG8", "tags": "one", "site": {"code": "X"}
+        }))
+        .unwrap();
+        assert_eq!(
+            ok[ACME],
+            json!({
+                "badge": 5, "weight": 72.5, "hired": "2024-01-31T09:30:00+01:00",
+                "secret": "aGVsbG8", "tags": ["one"], "site": {"code": "X"}, "level": 1
+            })
+        );
+        assert!(
+            acme(json!({"hired": "2024-01-31T09:30:00"})).is_ok(),
+            "xsd:dateTime without offset"
+        );
+        assert_eq!(
+            acme(json!({"badge": 1.5})).unwrap_err(),
+            err("badge' must be an integer (no fractional part), got 1.5")
+        );
+        assert_eq!(
+            acme(json!({"badge": 1e30})).unwrap_err(),
+            err(
+                "badge' must be an integer between -9223372036854775808 and 9223372036854775807, got 1e+30"
+            )
+        );
+        assert_eq!(
+            acme(json!({"badge": u64::MAX})).unwrap_err(),
+            err(
+                "badge' must be an integer between -9223372036854775808 and 9223372036854775807, got 18446744073709551615"
+            )
+        );
+        assert_eq!(
+            acme(json!({"badge": "3"})).unwrap_err(),
+            err("badge' must be an integer, got \"3\"")
+        );
+        assert_eq!(
+            acme(json!({"weight": "72"})).unwrap_err(),
+            err("weight' must be a decimal number, got \"72\"")
+        );
+        assert_eq!(
+            acme(json!({"hired": "yesterday"})).unwrap_err(),
+            err(
+                "hired' must be a dateTime such as \"2024-01-31T09:30:00Z\" (RFC 3339), got \"yesterday\""
+            )
+        );
+        assert_eq!(
+            acme(json!({"secret": "***"})).unwrap_err(),
+            err(
+                "secret' must be base64-encoded binary data (RFC 4648 standard alphabet), got \"***\""
+            )
+        );
+        assert_eq!(
+            acme(json!({"tags": [1]})).unwrap_err(),
+            err("tags[0]' must be a string, got 1")
+        );
+        assert_eq!(
+            acme(json!({"site": 7})).unwrap_err(),
+            err("site' must be a complex value (a JSON object), got 7")
+        );
+        assert_eq!(
+            user(json!({"userName": 42})).unwrap_err(),
+            Error::InvalidValue("attribute 'userName' must be a string, got 42".into())
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "profileUrl": true})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'profileUrl' must be a reference (a URI string), got true".into()
+            )
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "name": "Ann"})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'name' must be a complex value (a JSON object), got \"Ann\"".into()
+            )
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "x509Certificates": [{"value": "not base64!"}]})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'x509Certificates[0].value' must be base64-encoded binary data (RFC 4648 standard alphabet), got \"not base64!\"".into()
+            )
+        );
+        assert_eq!(
+            user(json!({"userName": ["a", "b"]})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'userName' is single-valued, got an array of 2 values".into()
+            )
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "emails": [[{"value": "x"}]]})).unwrap_err(),
+            Error::InvalidValue("attribute 'emails[0]' must be one value, got an array".into())
+        );
+    }
+
+    #[test]
+    fn at_most_one_primary() {
+        assert_eq!(
+            user(json!({"userName": "a", "emails": [
+                {"value": "a@x", "primary": true},
+                {"value": "b@x", "primary": "True"}
+            ]}))
+            .unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'emails' has 2 values with \"primary\": true; at most one may be primary".into()
+            )
+        );
+        assert!(
+            user(json!({"userName": "a", "emails": [
+                {"value": "a@x", "primary": true},
+                {"value": "b@x", "primary": false}
+            ]}))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_differing_in_case() {
+        assert_eq!(
+            user(json!({"userName": "a", "USERNAME": "b"})).unwrap_err(),
+            Error::InvalidSyntax(
+                "attribute 'USERNAME' appears twice (as 'userName' and 'USERNAME'); attribute names are case-insensitive".into()
+            )
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "name": {"givenName": "a", "GivenName": "b"}})).unwrap_err(),
+            Error::InvalidSyntax(
+                "attribute 'name.givenName' appears twice (as 'givenName' and 'GivenName'); attribute names are case-insensitive".into()
+            )
+        );
+    }
+
+    #[test]
+    fn schemas_handling() {
+        assert_eq!(
+            user(json!({"schemas": [urn::GROUP], "userName": "a"})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "'schemas' lists {}, the core schema of Group, but this endpoint (/Users) serves User",
+                urn::GROUP
+            ))
+        );
+        assert_eq!(
+            user(json!({"schemas": 7, "userName": "a"})).unwrap_err(),
+            Error::InvalidSyntax("'schemas' must be an array of schema URNs, got 7".into())
+        );
+        // Missing, a lone string, or a listed extension without data: all fine.
+        for schemas in [
+            json!(null),
+            json!(urn::USER),
+            json!([urn::USER, urn::ENTERPRISE_USER]),
+        ] {
+            let out = user(json!({"schemas": schemas, "userName": "a"})).unwrap();
+            assert_eq!(out["schemas"], json!([urn::USER]));
+        }
+        let out = user(json!({"userName": "a"})).unwrap();
+        assert_eq!(out["schemas"], json!([urn::USER]));
+        assert_eq!(
+            user(json!([1])).unwrap_err(),
+            Error::InvalidSyntax("a User resource must be a JSON object, got [1]".into())
+        );
+        assert_eq!(
+            user(json!({"userName": "a", urn::ENTERPRISE_USER: "7"})).unwrap_err(),
+            Error::InvalidSyntax(format!(
+                "'{}' must be an object holding that schema's attributes, got \"7\"",
+                urn::ENTERPRISE_USER
+            ))
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let reg = Registry::rfc7643();
+        let limits = Limits {
+            max_value_bytes: 8,
+            max_multi_values: 2,
+        };
+        let run = |v: Value| validate_with(&reg, rt(&reg, "User"), &v, Mode::Create, &limits);
+        assert!(run(json!({"userName": "12345678"})).is_ok());
+        assert_eq!(
+            run(json!({"userName": "123456789"})).unwrap_err(),
+            Error::InvalidValue(
+                "attribute 'userName' is 9 bytes long; the limit is 8 bytes".into()
+            )
+        );
+        assert_eq!(
+            run(
+                json!({"userName": "a", "emails": [{"value": "a"}, {"value": "b"}, {"value": "c"}]})
+            )
+            .unwrap_err(),
+            Error::InvalidValue("attribute 'emails' has 3 values; the limit is 2".into())
+        );
+        assert_eq!(Limits::default().max_value_bytes, 65536);
+        assert_eq!(Limits::default().max_multi_values, 10_000);
+    }
+
+    #[test]
+    fn replace_keeps_server_values_and_guards_immutables() {
+        let reg = acme_registry(false);
+        let mut existing = create(
+            &reg,
+            "User",
+            json!({"userName": "a", "password": "p", ACME: {"level": 1, "clearance": "Secret", "site": {"code": "X", "badgeId": "B1"}}}),
+        )
+        .unwrap();
+        existing["id"] = json!("u1");
+        existing["meta"] = json!({"resourceType": "User", "version": "W/\"1\""});
+        existing[ACME]["token"] = json!("server-made");
+
+        // Omitted immutable values are kept, readOnly values are the server's, id/meta survive,
+        // the omitted writeOnly password is cleared like any readWrite attribute.
+        let out = replace(
+            &reg,
+            "User",
+            &existing,
+            json!({"id": "other", "userName": "b", "meta": {}, ACME: {"level": 2, "token": "forged", "site": {"code": "Y"}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [urn::USER, ACME],
+                "id": "u1",
+                "meta": {"resourceType": "User", "version": "W/\"1\""},
+                "userName": "b",
+                ACME: {"clearance": "Secret", "token": "server-made", "site": {"code": "Y", "badgeId": "B1"}, "level": 2}
+            })
+        );
+        assert_eq!(keys(&out)[..3], ["schemas", "id", "meta"]);
+
+        // The same value (caseExact) is fine; a different one is a mutability error.
+        let again = json!({"userName": "b", ACME: {"level": 2, "clearance": "Secret"}});
+        replace(&reg, "User", &existing, again).unwrap();
+        assert_eq!(
+            replace(
+                &reg,
+                "User",
+                &existing,
+                json!({"userName": "b", ACME: {"level": 2, "clearance": "secret"}})
+            )
+            .unwrap_err(),
+            Error::Mutability(format!(
+                "attribute '{ACME}:clearance' is immutable: it is already \"Secret\" and cannot be changed to \"secret\""
+            ))
+        );
+        assert_eq!(
+            replace(
+                &reg,
+                "User",
+                &existing,
+                json!({"userName": "b", ACME: {"level": 2, "site": {"code": "X", "badgeId": "B2"}}})
+            )
+            .unwrap_err(),
+            Error::Mutability(format!(
+                "attribute '{ACME}:site.badgeId' is immutable: it is already \"B1\" and cannot be changed to \"B2\""
+            ))
+        );
+        // Setting an immutable value that had none is allowed.
+        let bare = create(&reg, "User", json!({"userName": "a", ACME: {"level": 1}})).unwrap();
+        let out = replace(
+            &reg,
+            "User",
+            &bare,
+            json!({"userName": "a", ACME: {"level": 1, "clearance": "Top"}}),
+        )
+        .unwrap();
+        assert_eq!(out[ACME]["clearance"], "Top");
+    }
+
+    #[test]
+    fn replace_is_idempotent_on_the_canonical_form() {
+        let reg = Registry::rfc7643();
+        let mut created = create(&reg, "User", full_user()).unwrap();
+        created["id"] = json!("u1");
+        let stored = replace(&reg, "User", &created, created.clone()).unwrap();
+        assert_eq!(stored, created);
+        let again = replace(&reg, "User", &stored, stored.clone()).unwrap();
+        assert_eq!(again, stored);
+        assert_eq!(keys(&again), keys(&stored));
+        assert_eq!(keys(&again)[..3], ["schemas", "id", "externalId"]);
+    }
+
+    #[test]
+    fn canonicalize_value_for_patch() {
+        let user = crate::schema::user_schema();
+        let emails = user.attribute("emails").unwrap();
+        assert_eq!(
+            canonicalize_value(emails, &json!({"VALUE": "a@x", "primary": "TRUE"})).unwrap(),
+            json!({"value": "a@x", "primary": true})
+        );
+        assert_eq!(
+            canonicalize_value(emails, &json!([{"value": "a@x"}, null])).unwrap(),
+            json!([{"value": "a@x"}])
+        );
+        assert_eq!(canonicalize_value(emails, &json!([])).unwrap(), Value::Null);
+        let active = user.attribute("active").unwrap();
+        assert_eq!(
+            canonicalize_value(active, &json!("False")).unwrap(),
+            json!(false)
+        );
+        let groups = user.attribute("groups").unwrap();
+        assert_eq!(
+            canonicalize_value(groups, &json!({"value": "g1"})).unwrap(),
+            Value::Null,
+            "readOnly sub-attributes are dropped"
+        );
+        let clearance = Attribute {
+            mutability: Mutability::Immutable,
+            ..user.attribute("userName").unwrap().clone()
+        };
+        assert!(check_immutable("x", &clearance, Some(&json!("A")), Some(&json!("a"))).is_ok());
+        assert!(check_immutable("x", &clearance, None, Some(&json!("a"))).is_ok());
+        assert!(check_immutable("x", &clearance, Some(&json!("A")), Some(&json!("b"))).is_err());
+        assert!(values_equal(
+            emails,
+            &json!([{"value": "A@x"}, {"value": "b@x"}]),
+            &json!([{"value": "b@x"}, {"value": "a@x"}])
+        ));
+    }
 }

@@ -133,7 +133,7 @@ pub struct ResourceType {
     pub schema_extensions: Vec<SchemaExtension>,
 }
 
-mod registry;
+pub mod registry;
 pub use registry::{Registry, Resolved, common_attribute, common_attributes};
 mod rfc;
 pub use rfc::{
