@@ -339,4 +339,53 @@ mod tests {
             "invalid path: unexpected character ' ' in attribute name at column 3\n  na me\n    ^"
         );
     }
+
+    #[test]
+    fn get_ci_prefers_the_exact_key() {
+        let v = serde_json::json!({"userName": "exact", "USERNAME": "other"});
+        let obj = v.as_object().unwrap();
+        assert_eq!(get_ci(obj, "userName"), Some(&serde_json::json!("exact")));
+        assert_eq!(get_ci(obj, "username"), Some(&serde_json::json!("exact")));
+        assert_eq!(get_ci(obj, "nope"), None);
+    }
+
+    #[test]
+    fn values_at_flattens_and_follows_urns() {
+        use serde_json::json;
+        let reg = Registry::rfc7643();
+        let rt = reg.resource_type("User").unwrap();
+        let user = json!({
+            "userName": "bjensen",
+            "name": {"familyName": "Jensen"},
+            "Emails": [
+                {"value": "a@x", "type": "work"},
+                {"value": null, "type": "home"},
+                null
+            ],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "7",
+                "manager": {"value": "m1"}
+            },
+            "title": null
+        });
+        let at = |p: &str| values_at(&user, &reg, rt, &AttrPath::parse(p).unwrap());
+        assert_eq!(at("userName"), vec![&json!("bjensen")]);
+        assert_eq!(at("name.familyName"), vec![&json!("Jensen")]);
+        assert_eq!(at("emails.value"), vec![&json!("a@x")]);
+        assert_eq!(at("emails.type"), vec![&json!("work"), &json!("home")]);
+        assert_eq!(at("emails").len(), 2);
+        assert_eq!(at("employeeNumber"), vec![&json!("7")]);
+        assert_eq!(
+            at("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"),
+            vec![&json!("m1")]
+        );
+        assert_eq!(
+            at("urn:ietf:params:scim:schemas:core:2.0:User:userName"),
+            vec![&json!("bjensen")]
+        );
+        assert!(at("title").is_empty());
+        assert!(at("nickName").is_empty());
+        assert!(at("unknownThing").is_empty());
+        assert!(at("schemas").is_empty());
+    }
 }

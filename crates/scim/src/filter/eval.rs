@@ -452,3 +452,592 @@ pub(crate) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
         .ok()
         .map(|t| t.assume_utc())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::{Schema, SchemaExtension};
+    use crate::urn;
+
+    /// RFC 7643 §8.3: the §8.2 full User with the Enterprise User extension.
+    fn bjensen() -> Value {
+        json!({
+          "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+          ],
+          "id": "2819c223-7f76-453a-919d-413861904646",
+          "externalId": "701984",
+          "userName": "bjensen@example.com",
+          "name": {
+            "formatted": "Ms. Barbara J Jensen, III",
+            "familyName": "Jensen",
+            "givenName": "Barbara",
+            "middleName": "Jane",
+            "honorificPrefix": "Ms.",
+            "honorificSuffix": "III"
+          },
+          "displayName": "Babs Jensen",
+          "nickName": "Babs",
+          "profileUrl": "https://login.example.com/bjensen",
+          "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": true},
+            {"value": "babs@jensen.org", "type": "home"}
+          ],
+          "addresses": [
+            {
+              "streetAddress": "100 Universal City Plaza",
+              "locality": "Hollywood",
+              "region": "CA",
+              "postalCode": "91608",
+              "country": "USA",
+              "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
+              "type": "work",
+              "primary": true
+            },
+            {
+              "streetAddress": "456 Hollywood Blvd",
+              "locality": "Hollywood",
+              "region": "CA",
+              "postalCode": "91608",
+              "country": "USA",
+              "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA",
+              "type": "home"
+            }
+          ],
+          "phoneNumbers": [
+            {"value": "555-555-5555", "type": "work"},
+            {"value": "555-555-4444", "type": "mobile"}
+          ],
+          "ims": [{"value": "someaimhandle", "type": "aim"}],
+          "photos": [
+            {
+              "value": "https://photos.example.com/profilephoto/72930000000Ccne/F",
+              "type": "photo"
+            },
+            {
+              "value": "https://photos.example.com/profilephoto/72930000000Ccne/T",
+              "type": "thumbnail"
+            }
+          ],
+          "userType": "Employee",
+          "title": "Tour Guide",
+          "preferredLanguage": "en-US",
+          "locale": "en-US",
+          "timezone": "America/Los_Angeles",
+          "active": true,
+          "password": "t1meMa$heen",
+          "groups": [
+            {
+              "value": "e9e30dba-f08f-4109-8486-d5c6a331660a",
+              "$ref": "https://example.com/v2/Groups/e9e30dba-f08f-4109-8486-d5c6a331660a",
+              "display": "Tour Guides"
+            },
+            {
+              "value": "fc348aa8-3835-40eb-a20b-c726e15c55b5",
+              "$ref": "https://example.com/v2/Groups/fc348aa8-3835-40eb-a20b-c726e15c55b5",
+              "display": "Employees"
+            }
+          ],
+          "x509Certificates": [
+            {"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}
+          ],
+          "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "701984",
+            "costCenter": "4130",
+            "organization": "Universal Studios",
+            "division": "Theme Park",
+            "department": "Tour Operations",
+            "manager": {
+              "value": "26118915-6090-4610-87e4-49d8ca9f808d",
+              "$ref": "../Users/26118915-6090-4610-87e4-49d8ca9f808d",
+              "displayName": "John Smith"
+            }
+          },
+          "meta": {
+            "resourceType": "User",
+            "created": "2010-01-23T04:56:22Z",
+            "lastModified": "2011-05-13T04:42:34Z",
+            "version": "W/\"3694e05e9dff591\"",
+            "location": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"
+          }
+        })
+    }
+
+    const CUSTOM: &str = "urn:example:scim:schemas:2.0:Custom";
+
+    /// RFC 7643 plus a custom User extension with number and simple multi-valued attributes.
+    fn registry() -> Registry {
+        let mut reg = Registry::rfc7643();
+        let custom: Schema = serde_json::from_value(json!({
+            "id": CUSTOM,
+            "attributes": [
+                {"name": "age", "type": "integer"},
+                {"name": "score", "type": "decimal"},
+                {"name": "tags", "type": "string", "multiValued": true},
+                {"name": "badge", "type": "binary"},
+                {"name": "born", "type": "dateTime"}
+            ]
+        }))
+        .unwrap();
+        reg.insert_schema(custom);
+        let mut rt = reg.resource_type("User").unwrap().clone();
+        rt.schema_extensions.push(SchemaExtension {
+            schema: CUSTOM.to_owned(),
+            required: false,
+        });
+        reg.insert_resource_type(rt);
+        reg
+    }
+
+    fn user_rt(reg: &Registry) -> ResourceType {
+        reg.resource_type("User").unwrap().clone()
+    }
+
+    fn eval(filter: &str, resource: &Value) -> bool {
+        let reg = registry();
+        let rt = user_rt(&reg);
+        let f = Filter::parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        if let Err(e) = f.check(&reg, &rt) {
+            panic!("{filter}: {e}");
+        }
+        f.matches(resource, &reg, &rt)
+    }
+
+    fn check_err(filter: &str) -> String {
+        let reg = registry();
+        let rt = user_rt(&reg);
+        match Filter::parse(filter).unwrap().check(&reg, &rt) {
+            Ok(()) => panic!("{filter} should be rejected"),
+            Err(e) => {
+                assert_eq!(e.scim_type(), Some(crate::ScimType::InvalidFilter));
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn rfc7644_example_filters_on_the_rfc7643_user() {
+        let u = bjensen();
+        for (filter, expected) in [
+            (r#"userName Eq "john""#, false),
+            (r#"Username eq "john""#, false),
+            (r#"userName eq "bjensen""#, false),
+            (r#"userName eq "bjensen@example.com""#, true),
+            (r#"name.familyName co "O'Malley""#, false),
+            (r#"userName sw "J""#, false),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+                false,
+            ),
+            ("title pr", true),
+            (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, false),
+            (r#"meta.lastModified ge "2011-05-13T04:42:34Z""#, true),
+            (r#"meta.lastModified lt "2011-05-13T04:42:34Z""#, false),
+            (r#"meta.lastModified le "2011-05-13T04:42:34Z""#, true),
+            (r#"title pr and userType eq "Employee""#, true),
+            (r#"title pr or userType eq "Intern""#, true),
+            (
+                r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+                true,
+            ),
+            (
+                r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+                true,
+            ),
+            (
+                r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+                false,
+            ),
+            (
+                r#"userType eq "Employee" and (emails.type eq "work")"#,
+                true,
+            ),
+            (
+                r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+                true,
+            ),
+            (
+                r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+                true,
+            ),
+        ] {
+            assert_eq!(eval(filter, &u), expected, "{filter}");
+        }
+    }
+
+    #[test]
+    fn rfc_examples_with_matching_values() {
+        let u = bjensen();
+        for filter in [
+            r#"name.familyName co "ENS""#,
+            r#"userName sw "BJ""#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bj""#,
+            r#"userType ne "Intern" and not (emails co "example.net")"#,
+            r#"emails[type eq "work" and value co "@example.com"] and not (ims[type eq "xmpp"])"#,
+        ] {
+            assert!(eval(filter, &u), "{filter}");
+        }
+    }
+
+    #[test]
+    fn case_exact_per_attribute() {
+        let u = bjensen();
+        assert!(eval(r#"userName eq "BJensen@Example.COM""#, &u));
+        assert!(eval(r#"id eq "2819c223-7f76-453a-919d-413861904646""#, &u));
+        assert!(!eval(r#"id eq "2819C223-7F76-453A-919D-413861904646""#, &u));
+        assert!(!eval(r#"id sw "2819C""#, &u));
+        assert!(eval(r#"emails.value ew "@EXAMPLE.com""#, &u));
+        // photos.value is a caseExact reference.
+        assert!(eval(r#"photos.value co "Ccne""#, &u));
+        assert!(!eval(r#"photos.value co "ccne""#, &u));
+        assert!(eval(
+            r#"displayName eq "bäbs jensen""#,
+            &json!({"displayName": "BÄBS Jensen"})
+        ));
+    }
+
+    #[test]
+    fn datetimes_compare_as_instants() {
+        let u = bjensen();
+        assert!(eval(
+            r#"meta.lastModified eq "2011-05-13T04:42:34.000Z""#,
+            &u
+        ));
+        assert!(eval(
+            r#"meta.lastModified eq "2011-05-12T21:42:34-07:00""#,
+            &u
+        ));
+        assert!(eval(
+            r#"meta.lastModified gt "2011-05-13T05:42:34+02:00""#,
+            &u
+        ));
+        assert!(eval(r#"meta.created lt "2011-01-01T00:00:00""#, &u));
+        assert!(!eval(r#"meta.lastModified gt "yesterday""#, &u));
+        assert!(!eval(r#"meta.lastModified eq "2011-05-13""#, &u));
+        assert!(eval(r#"meta.lastModified ne "yesterday""#, &u));
+        assert!(eval(r#"meta.lastModified sw "2011-05""#, &u));
+    }
+
+    #[test]
+    fn extension_attributes() {
+        let u = bjensen();
+        let ent = urn::ENTERPRISE_USER;
+        assert!(eval(&format!(r#"{ent}:employeeNumber eq "701984""#), &u));
+        assert!(eval(r#"employeeNumber eq "701984""#, &u));
+        assert!(eval(
+            &format!(r#"{ent}:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d""#),
+            &u
+        ));
+        assert!(eval(
+            &format!(r#"{ent}:manager.displayName eq "john smith""#),
+            &u
+        ));
+        assert!(eval(&format!("{ent}:manager pr"), &u));
+        assert!(!eval(&format!(r#"{ent}:costCenter eq "4131""#), &u));
+        assert!(!eval(
+            &format!("{ent}:employeeNumber pr"),
+            &json!({"employeeNumber": "1"})
+        ));
+    }
+
+    #[test]
+    fn value_path_then_sub_attribute() {
+        let u = bjensen();
+        assert!(eval(
+            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+            &u
+        ));
+        assert!(!eval(
+            r#"emails[type eq "work"].value eq "babs@jensen.org""#,
+            &u
+        ));
+        assert!(eval(r#"emails[type eq "home"].value ew "JENSEN.org""#, &u));
+        assert!(eval(
+            r#"phoneNumbers[type eq "mobile"].value eq "555-555-4444""#,
+            &u
+        ));
+        assert!(eval(r#"emails[primary eq true].type eq "work""#, &u));
+        assert!(!eval(r#"emails[primary eq true].type eq "home""#, &u));
+        assert!(eval(r#"addresses[type eq "work"].postalCode pr"#, &u));
+        assert!(eval(r#"name[givenName eq "Barbara"]"#, &u));
+    }
+
+    #[test]
+    fn absent_null_ne_and_pr() {
+        let u = bjensen();
+        assert!(!eval("entitlements pr", &u));
+        assert!(eval(r#"entitlements.value ne "x""#, &u));
+        assert!(eval("entitlements eq null", &u));
+        assert!(!eval("entitlements ne null", &u));
+        assert!(!eval("title eq null", &u));
+        assert!(eval("title ne null", &u));
+        assert!(!eval(r#"entitlements.value eq "x""#, &u));
+        // `ne` on a multi-valued attribute: no value equal.
+        assert!(!eval(r#"emails.type ne "work""#, &u));
+        assert!(eval(r#"emails.type ne "other""#, &u));
+        let empty =
+            json!({"title": "", "emails": [], "name": {"givenName": null}, "nickName": null});
+        for f in [
+            "title pr",
+            "emails pr",
+            "name pr",
+            "nickName pr",
+            "name.givenName pr",
+        ] {
+            assert!(!eval(f, &empty), "{f}");
+        }
+        assert!(eval("title eq null and nickName eq null", &empty));
+        assert!(eval("active pr", &json!({"active": false})));
+    }
+
+    #[test]
+    fn booleans_and_numbers() {
+        let u = bjensen();
+        assert!(eval("active eq true", &u));
+        assert!(eval("active eq TRUE", &u));
+        assert!(eval(r#"active eq "True""#, &u));
+        assert!(!eval("active eq false", &u));
+        assert!(eval("active ne false", &u));
+        assert!(!eval("active eq 1", &u));
+        let r = json!({CUSTOM: {"age": 42, "score": 2.5, "tags": ["Blue", "green"]}});
+        assert!(eval("age eq 42", &r));
+        assert!(eval("age eq 42.0", &r));
+        assert!(eval("age gt 41.5 and age lt 4.3e1", &r));
+        assert!(eval("score ge 2.5 and score le 2.5", &r));
+        assert!(eval("score gt -1", &r));
+        assert!(!eval(r#"age eq "42""#, &r));
+        assert!(!eval("age co 4", &r));
+        assert!(eval(r#"tags eq "blue""#, &r));
+        assert!(eval(r#"tags[value sw "GR"]"#, &r));
+        assert!(!eval(r#"tags ne "GREEN""#, &r));
+        assert!(eval(&format!("{CUSTOM}:age ge 42"), &r));
+        assert!(eval(
+            r#"born gt "1970-01-01T00:00:00Z""#,
+            &json!({CUSTOM: {"born": "1999-12-31T23:59:59.5Z"}})
+        ));
+    }
+
+    #[test]
+    fn keys_in_any_case() {
+        let r = json!({
+            "USERNAME": "Alice",
+            "Emails": [{"Value": "a@x.org", "TYPE": "work"}],
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER": {"EMPLOYEENUMBER": "9"}
+        });
+        assert!(eval(r#"userName eq "alice""#, &r));
+        assert!(eval(r#"emails[type eq "work"].value eq "a@x.org""#, &r));
+        assert!(eval(r#"employeeNumber eq "9""#, &r));
+    }
+
+    #[test]
+    fn precedence_decides_results() {
+        // `a or b and c` is `a or (b and c)`: true for a user with a title and no nickName match.
+        let u = bjensen();
+        assert!(eval(
+            r#"title pr or nickName eq "x" and userType eq "x""#,
+            &u
+        ));
+        assert!(!eval(
+            r#"(title pr or nickName eq "x") and userType eq "x""#,
+            &u
+        ));
+        assert!(!eval(r#"not (title pr) and userType eq "Employee""#, &u));
+        assert!(eval(
+            r#"displayName eq "or" or displayName eq "Babs Jensen""#,
+            &u
+        ));
+    }
+
+    #[test]
+    fn entra_lookups() {
+        let u = bjensen();
+        assert!(eval(r#"externalId eq "701984""#, &u));
+        assert!(eval(
+            r#"userName eq "bjensen@example.com" and externalId eq "701984""#,
+            &u
+        ));
+        let reg = registry();
+        let group_rt = reg.resource_type("Group").unwrap();
+        let group = json!({"displayName": "Tour Guides", "members": [{"value": "2819c223"}]});
+        let f = Filter::parse(r#"displayName eq "tour guides""#).unwrap();
+        assert!(f.check(&reg, group_rt).is_ok());
+        assert!(f.matches(&group, &reg, group_rt));
+        let f = Filter::parse(r#"members[value eq "2819c223"]"#).unwrap();
+        assert!(f.check(&reg, group_rt).is_ok());
+        assert!(f.matches(&group, &reg, group_rt));
+    }
+
+    #[test]
+    fn unknown_attributes_are_invalid_filters() {
+        assert_eq!(
+            check_err(r#"userNme eq "x""#),
+            "invalid filter: unknown attribute 'userNme' in filter for resource type User"
+        );
+        assert_eq!(
+            check_err(r#"emails[tpye eq "work"]"#),
+            "invalid filter: unknown attribute 'emails.tpye' in filter for resource type User"
+        );
+        assert_eq!(
+            check_err("name.givnName pr"),
+            "invalid filter: unknown attribute 'name.givnName' in filter for resource type User"
+        );
+        assert_eq!(
+            check_err(
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq "x""#
+            ),
+            "invalid filter: unknown attribute \
+             'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName' in filter for \
+             resource type User"
+        );
+        assert_eq!(
+            check_err(r#"title pr and (userType eq "x" or nope pr)"#),
+            "invalid filter: unknown attribute 'nope' in filter for resource type User"
+        );
+        // Unknown attributes simply do not match when nobody checked.
+        let reg = registry();
+        let rt = user_rt(&reg);
+        let f = Filter::parse("nope pr").unwrap();
+        assert!(!f.matches(&json!({"nope": 1}), &reg, &rt));
+    }
+
+    #[test]
+    fn operators_the_type_forbids() {
+        assert_eq!(
+            check_err("active gt false"),
+            "invalid filter: operator 'gt' cannot be used on the boolean attribute 'active'"
+        );
+        assert_eq!(
+            check_err(r#"x509Certificates.value le "M""#),
+            "invalid filter: operator 'le' cannot be used on the binary attribute \
+             'x509Certificates.value'"
+        );
+        assert_eq!(
+            check_err(r#"x509Certificates lt "M""#),
+            "invalid filter: operator 'lt' cannot be used on the binary attribute \
+             'x509Certificates'"
+        );
+        assert_eq!(
+            check_err(r#"emails[primary ge true]"#),
+            "invalid filter: operator 'ge' cannot be used on the boolean attribute \
+             'emails.primary'"
+        );
+        assert_eq!(
+            check_err(r#"name eq "Barbara""#),
+            "invalid filter: 'name' is a complex attribute: compare one of its sub-attributes, \
+             such as 'name.formatted'"
+        );
+        let reg = registry();
+        let rt = user_rt(&reg);
+        for ok in [
+            "name pr",
+            "emails co \"x\"",
+            "active eq true",
+            "badge eq \"AA==\"",
+            "meta.created gt \"2011-01-01T00:00:00Z\"",
+        ] {
+            assert!(Filter::parse(ok).unwrap().check(&reg, &rt).is_ok(), "{ok}");
+        }
+        // Evaluating an unchecked ordering on a boolean matches nothing.
+        assert!(
+            !Filter::parse("active ge false")
+                .unwrap()
+                .matches(&bjensen(), &reg, &rt)
+        );
+    }
+
+    #[test]
+    fn element_filters_for_patch() {
+        let reg = registry();
+        let emails = reg.schema(urn::USER).unwrap().attribute("emails").unwrap();
+        let work = json!({"value": "bjensen@example.com", "type": "work", "primary": true});
+        let f = |s: &str| Filter::parse(s).unwrap();
+        assert!(f(r#"type eq "WORK""#).matches_element(&work, emails));
+        assert!(f(r#"type eq "work" and value co "@example""#).matches_element(&work, emails));
+        assert!(!f(r#"type eq "home""#).matches_element(&work, emails));
+        assert!(f("primary eq true").matches_element(&work, emails));
+        assert!(f("display eq null").matches_element(&work, emails));
+        assert!(!f("nope pr").matches_element(&work, emails));
+        let tags = reg.schema(CUSTOM).unwrap().attribute("tags").unwrap();
+        assert!(f(r#"value eq "BLUE""#).matches_element(&json!("blue"), tags));
+        assert!(f("value pr").matches_element(&json!("blue"), tags));
+        assert!(!f("other pr").matches_element(&json!("blue"), tags));
+        let members = reg
+            .schema(urn::GROUP)
+            .unwrap()
+            .attribute("members")
+            .unwrap();
+        assert!(
+            f(r#"value eq "2819c223-7f76-453a-919d-413861904646""#).matches_element(
+                &json!({"value": "2819c223-7f76-453a-919d-413861904646"}),
+                members
+            )
+        );
+    }
+
+    #[test]
+    fn compare_values_by_type() {
+        let reg = registry();
+        let user = reg.schema(urn::USER).unwrap();
+        let attr = |n: &str| user.attribute(n).unwrap();
+        use Ordering::*;
+        assert_eq!(
+            compare_values(&json!("abc"), &json!("ABD"), attr("userName")),
+            Some(Less)
+        );
+        assert_eq!(
+            compare_values(&json!("abc"), &json!("ABC"), attr("userName")),
+            Some(Equal)
+        );
+        let rt = user_rt(&reg);
+        let id = reg.resolve(&rt, &AttrPath::name("id")).unwrap().attr;
+        assert_eq!(
+            compare_values(&json!("abc"), &json!("ABC"), id),
+            Some(Greater)
+        );
+        assert_eq!(
+            compare_values(&json!(false), &json!(true), attr("active")),
+            Some(Less)
+        );
+        assert_eq!(
+            compare_values(
+                &json!({"value": "b@x"}),
+                &json!({"value": "A@x", "type": "work"}),
+                attr("emails")
+            ),
+            Some(Greater)
+        );
+        assert_eq!(
+            compare_values(&json!("x"), &json!({"value": "x"}), attr("emails")),
+            None
+        );
+        assert_eq!(
+            compare_values(&json!(1), &json!("1"), attr("userName")),
+            None
+        );
+        let path = AttrPath::parse("meta.lastModified").unwrap();
+        let created = reg.resolve(&rt, &path).unwrap().target();
+        assert_eq!(
+            compare_values(
+                &json!("2011-05-13T04:42:34Z"),
+                &json!("2011-05-13T06:00:00+02:00"),
+                created
+            ),
+            Some(Greater)
+        );
+        assert_eq!(
+            compare_values(&json!("2011-05-13T04:42:34Z"), &json!("soon"), created),
+            None
+        );
+        let custom = reg.schema(CUSTOM).unwrap();
+        let age = custom.attribute("age").unwrap();
+        assert_eq!(
+            compare_values(&json!(-5), &json!(u64::MAX), age),
+            Some(Less)
+        );
+        assert_eq!(compare_values(&json!(2), &json!(2.0), age), Some(Equal));
+        assert_eq!(compare_values(&json!(10), &json!(9), age), Some(Greater));
+    }
+}
