@@ -48,7 +48,10 @@ impl AttrPath {
         if input.is_empty() {
             return Err(err(0..0, "expected an attribute name"));
         }
-        let (urn, rest, offset) = if input.len() > 4 && input[..4].eq_ignore_ascii_case("urn:") {
+        let is_urn = input
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+        let (urn, rest, offset) = if input.len() > 4 && is_urn {
             match input.rfind(':') {
                 Some(i) => (Some(&input[..i]), &input[i + 1..], i + 1),
                 None => unreachable!("starts with urn:"),
@@ -387,5 +390,12 @@ mod tests {
         assert!(at("nickName").is_empty());
         assert!(at("unknownThing").is_empty());
         assert!(at("schemas").is_empty());
+    }
+
+    #[test]
+    fn multibyte_input_does_not_panic() {
+        for input in ["abcé", "uré:x", "é", "urn:é", "a.é", "😀"] {
+            assert!(AttrPath::parse(input).is_err(), "{input}");
+        }
     }
 }
