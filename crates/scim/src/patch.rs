@@ -416,7 +416,7 @@ fn write_multi(
     value: &Value,
 ) -> Result<(), Error> {
     let attr = t.attr;
-    let mut items = take_array(container, attr)?;
+    let mut items = take_array(container, attr);
     let mut touched = Vec::new();
     match (t.filter, t.sub) {
         (None, None) => {
@@ -483,6 +483,12 @@ fn write_multi(
                             "'{}' matches no value to replace",
                             t.shown
                         )));
+                    } else if attr.kind != AttrType::Complex {
+                        // A simple value is all there is to describe: add it.
+                        if !items.contains(&new) {
+                            items.push(new);
+                            touched.push(items.len() - 1);
+                        }
                     } else {
                         let mut e = element_from_filter(t, filter)?;
                         match new {
@@ -556,7 +562,7 @@ fn remove(
                 }
             }
             (true, filter, sub) => {
-                let mut items = take_array(container, attr)?;
+                let mut items = take_array(container, attr);
                 let selected = |e: &Value| filter.is_none_or(|f| f.matches_element(e, attr));
                 match (sub, value) {
                     (None, Some(listed)) if filter.is_none() => {
@@ -724,19 +730,22 @@ fn object_slot<'m>(
 }
 
 /// Takes the elements of a multi-valued attribute out of the container (a lone stored value
-/// counts as one element), to be put back with [`put_array`].
-fn take_array(container: &mut Map<String, Value>, attr: &Attribute) -> Result<Vec<Value>, Error> {
-    match remove_ci(container, &attr.name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items),
-        Some(other) => Ok(vec![other]),
+/// counts as one element), leaving its key in place for [`put_array`].
+fn take_array(container: &mut Map<String, Value>, attr: &Attribute) -> Vec<Value> {
+    match get_mut_ci(container, &attr.name).map(std::mem::take) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => vec![other],
     }
 }
 
-/// Stores the elements under the canonical name, or unassigns the attribute when none remain.
+/// Stores the elements under the canonical name where they were, or unassigns the attribute
+/// when none remain.
 fn put_array(container: &mut Map<String, Value>, attr: &Attribute, items: Vec<Value>) {
-    if !items.is_empty() {
-        container.insert(attr.name.clone(), Value::Array(items));
+    if items.is_empty() {
+        remove_ci(container, &attr.name);
+    } else {
+        set_or_clear(container, &attr.name, Value::Array(items));
     }
 }
 
@@ -1659,11 +1668,13 @@ mod tests {
             &with_test_ext(json!({"tags": ["a", "b"]})),
             json!([
                 {"op": "add", "path": "tags", "value": ["b", "c"]},
-                {"op": "remove", "path": "tags[value eq \"a\"]"}
+                {"op": "remove", "path": "tags[value eq \"a\"]"},
+                {"op": "add", "path": "tags[value eq \"d\"]", "value": "d"},
+                {"op": "remove", "path": "tags", "value": ["c"]}
             ]),
         )
         .unwrap();
-        assert_eq!(out.resource, with_test_ext(json!({"tags": ["b", "c"]})));
+        assert_eq!(out.resource, with_test_ext(json!({"tags": ["b", "d"]})));
     }
 
     #[test]
