@@ -387,7 +387,7 @@ fn write_single(
     let attr = t.attr;
     let value = single(attr, value)?;
     if let Some(sub) = t.sub {
-        let v = canonical(sub, value)?;
+        let v = canonical_sub(attr, sub, value)?;
         let obj = object_slot(container, attr)?;
         set_or_clear(obj, &sub.name, v);
     } else if attr.kind == AttrType::Complex {
@@ -432,7 +432,7 @@ fn write_multi(
             }
         }
         (None, Some(sub)) => {
-            let v = canonical(sub, value)?;
+            let v = canonical_sub(attr, sub, value)?;
             if items.is_empty() {
                 if !v.is_null() {
                     let mut e = Map::new();
@@ -504,7 +504,7 @@ fn write_multi(
                     }
                 }
                 Some(sub) => {
-                    let v = canonical(sub, value)?;
+                    let v = canonical_sub(attr, sub, value)?;
                     if !matched.is_empty() {
                         for &i in &matched {
                             if let Value::Object(e) = &mut items[i] {
@@ -771,6 +771,22 @@ fn canonical(attr: &Attribute, value: &Value) -> Result<Value, Error> {
     validate::canonicalize_value(attr, value)
 }
 
+/// The canonical form of a value for one sub-attribute of `attr`. It goes through the parent so
+/// that an error names the whole path (`emails.primary`, not `primary`).
+fn canonical_sub(attr: &Attribute, sub: &Attribute, value: &Value) -> Result<Value, Error> {
+    if value.is_null() || sub.mutability == Mutability::ReadOnly {
+        // The parent would drop a readOnly sub-attribute; one only reaches here as a filter
+        // literal, which must keep its value.
+        return canonical(sub, value);
+    }
+    let mut probe = Map::new();
+    probe.insert(sub.name.clone(), value.clone());
+    match validate::canonicalize_value(attr, &Value::Object(probe))? {
+        Value::Object(mut obj) => Ok(obj.shift_remove(&sub.name).unwrap_or(Value::Null)),
+        _ => Ok(Value::Null),
+    }
+}
+
 /// A complex value's sub-attributes in canonical form (readOnly ones dropped, as the server
 /// owns them). `keep_nulls` keeps `null` sub-values, which a merge turns into removals.
 fn complex_value(
@@ -921,7 +937,7 @@ fn element_from_filter(t: &Target<'_>, filter: &Filter) -> Result<Map<String, Va
                     CompValue::Number(n) => Value::Number(n.clone()),
                     CompValue::String(s) => Value::String(s.clone()),
                 };
-                let v = canonical(sub, &v).ok()?;
+                let v = canonical_sub(attr, sub, &v).ok()?;
                 match out.get(&sub.name) {
                     Some(old) if *old != v => None,
                     _ => {
@@ -1829,7 +1845,10 @@ mod tests {
             &full_user(),
             json!([{"op": "add", "path": "emails[type eq \"work\"].primary", "value": 7}]),
         );
-        assert!(e.to_string().contains("primary"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "attribute 'emails.primary' must be a boolean (true or false), got 7"
+        );
         let e = err(
             "User",
             &full_user(),
