@@ -39,6 +39,11 @@
 //!   mean unassigned (RFC 7643 §2.5): the key is removed. An extension object left empty is
 //!   removed together with its URN in `schemas`; an extension attribute written to a resource
 //!   without the extension adds both.
+//! * **unknown names.** An attribute a `path` or a path-less key names that no schema of the
+//!   resource type defines is 400 `invalidPath`; a value filter naming no sub-attribute is 400
+//!   `invalidFilter` (it would silently match nothing); an unknown sub-attribute inside a value
+//!   is validation's 400 `invalidSyntax`, as on POST and PUT.
+//! * **explicit `null`** as the value of an `add` or `replace` with a path unassigns the target.
 //! * **duplicates.** `add` skips an element the attribute already holds, also when the existing
 //!   element carries more sub-attributes than the added one (re-adding `{"value":"u1"}` to
 //!   members is a no-op), as §3.5.2.1 asks for a value already present.
