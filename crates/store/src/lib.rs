@@ -252,8 +252,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         doc: Value,
         members: Vec<String>,
     ) -> Result<Stored>;
-    async fn get(&self, tenant: TenantId, kind: &str, id: &str, load: Load)
-    -> Result<Option<Stored>>;
+    async fn get(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        load: Load,
+    ) -> Result<Option<Stored>>;
     /// Atomic read-modify-write: checks the precondition, runs `modify` on the current state
     /// inside the write transaction, writes what it returns. A modification that changes
     /// nothing writes nothing and keeps the version.

@@ -1,1 +1,583 @@
-//! Filter pushdown.
+//! Filter pushdown: which part of a SCIM filter the indexed columns answer.
+//!
+//! A filter becomes a SQL condition that is *exact or a superset*: it may let through resources
+//! the filter rejects (then the plan is marked inexact and the in-memory evaluator finishes the
+//! job on the candidates), but it never drops one the filter accepts. Exactness is claimed only
+//! where the column semantics are provably those of `scim::Filter::matches`:
+//!
+//! * `id` and `externalId` are caseExact strings: SQLite's BINARY collation orders UTF-8 by code
+//!   point, as Rust's `str` does, so every operator is exact.
+//! * `userName` and `displayName` live lower-cased in `name_lc`/`display_lc`, folded with
+//!   `char::to_lowercase` exactly as the evaluator folds for `eq` and ordering. For `sw`/`ew`/`co`
+//!   the evaluator folds non-ASCII text with `str::to_lowercase` (final sigma differs), so only
+//!   ASCII literals are pushed down for those.
+//! * `meta.created`/`meta.lastModified` are integer milliseconds; a literal with sub-millisecond
+//!   digits is turned into the integer bound that selects exactly the same instants.
+//! * `emails.value` (also `emails[...]` value filters) narrows through the `emails` table and is
+//!   always finished in memory.
+//!
+//! Leaves stay plain comparisons so SQLite can drive them from an index. A leaf is NULL only
+//! when its column is, and NULL under `AND`/`OR` then acts as false at the top of a WHERE
+//! (Kleene logic agrees with two-valued logic wherever the result is determined); only `not`
+//! could turn that NULL into the wrong answer, so it is pushed down as `NOT COALESCE(x, 0)`, and
+//! only over an exact operand. `or` needs both sides; `and` narrows with whichever side it can.
+
+use scim::filter::{CompValue, CompareOp, Filter};
+use scim::{AttrPath, urn};
+use time::OffsetDateTime;
+
+/// A value bound to a `?` placeholder, in order of appearance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// A SQL fragment over `resources r` with its bound values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+/// The pushed-down part of a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The condition; `None` when SQL cannot narrow the filter at all.
+    pub condition: Option<Sql>,
+    /// Whether `condition` selects exactly the resources the filter accepts.
+    pub exact: bool,
+}
+
+/// An indexed column, as a filter or a sort sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Id,
+    ExternalId,
+    /// `userName` of a User, `displayName` of a Group (lower-cased).
+    NameLc,
+    /// `displayName` of a User (lower-cased).
+    DisplayLc,
+    Active,
+    Created,
+    LastModified,
+    /// `emails.value`, through the `emails` table (lower-cased).
+    Email,
+}
+
+impl Col {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Col::Id => "r.id",
+            Col::ExternalId => "r.external_id",
+            Col::NameLc => "r.name_lc",
+            Col::DisplayLc => "r.display_lc",
+            Col::Active => "r.active",
+            Col::Created => "r.created",
+            Col::LastModified => "r.last_modified",
+            Col::Email => "e.value_lc",
+        }
+    }
+
+    fn folded(self) -> bool {
+        matches!(self, Col::NameLc | Col::DisplayLc | Col::Email)
+    }
+
+    /// Whether a row may lack a value (decides whether sorting needs a separate NULL segment).
+    pub fn nullable(self) -> bool {
+        !matches!(self, Col::Id | Col::Created | Col::LastModified)
+    }
+
+    pub fn is_time(self) -> bool {
+        matches!(self, Col::Created | Col::LastModified)
+    }
+}
+
+/// Lower-cases the way the evaluator's case-insensitive `eq` and ordering do (char by char;
+/// `str::to_lowercase` would treat a final sigma differently).
+pub fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.chars().flat_map(char::to_lowercase).collect()
+    }
+}
+
+/// The core schema URN of a built-in resource type.
+fn core_urn(kind: &str) -> Option<&'static str> {
+    match kind {
+        "User" => Some(urn::USER),
+        "Group" => Some(urn::GROUP),
+        _ => None,
+    }
+}
+
+/// The indexed column a filter or sort path names in resources of `kind`, if any.
+pub fn column(kind: &str, path: &AttrPath) -> Option<Col> {
+    if let Some(u) = &path.urn
+        && !core_urn(kind).is_some_and(|c| c.eq_ignore_ascii_case(u))
+    {
+        return None;
+    }
+    let name = path.name.as_str();
+    let sub = path.sub.as_deref();
+    let is = |a: &str| name.eq_ignore_ascii_case(a);
+    let sub_is = |a: &str| sub.is_some_and(|s| s.eq_ignore_ascii_case(a));
+    if sub.is_none() && is("id") {
+        return Some(Col::Id);
+    }
+    if sub.is_none() && is("externalId") {
+        return Some(Col::ExternalId);
+    }
+    if is("meta") {
+        return if sub_is("created") {
+            Some(Col::Created)
+        } else if sub_is("lastModified") {
+            Some(Col::LastModified)
+        } else {
+            None
+        };
+    }
+    match kind {
+        "User" if sub.is_none() && is("userName") => Some(Col::NameLc),
+        "User" if sub.is_none() && is("displayName") => Some(Col::DisplayLc),
+        "User" if sub.is_none() && is("active") => Some(Col::Active),
+        "User" if is("emails") && (sub.is_none() || sub_is("value")) => Some(Col::Email),
+        "Group" if sub.is_none() && is("displayName") => Some(Col::NameLc),
+        _ => None,
+    }
+}
+
+/// Plans `filter` for resources of the given kinds in one tenant (the emails subquery needs the
+/// tenant to use its index).
+pub fn plan(filter: &Filter, tenant: i64, kinds: &[&str]) -> Plan {
+    match node(filter, tenant, kinds) {
+        Some(n) => Plan {
+            condition: Some(Sql {
+                text: n.text,
+                binds: n.binds,
+            }),
+            exact: n.exact,
+        },
+        None => Plan {
+            condition: None,
+            exact: false,
+        },
+    }
+}
+
+/// Whether the filter reads an attribute the plan's rows do not carry: the evaluator then needs
+/// `members` (Groups) or `groups` (Users) in the resource it is given.
+pub fn touches(filter: &Filter, attr: &str) -> bool {
+    match filter {
+        Filter::Compare { path, .. } | Filter::Present(path) => {
+            path.name.eq_ignore_ascii_case(attr)
+        }
+        Filter::ValuePath { attr: a, .. } => a.name.eq_ignore_ascii_case(attr),
+        Filter::And(l, r) | Filter::Or(l, r) => touches(l, attr) || touches(r, attr),
+        Filter::Not(f) => touches(f, attr),
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    text: String,
+    binds: Vec<Bind>,
+    exact: bool,
+}
+
+fn node(filter: &Filter, tenant: i64, kinds: &[&str]) -> Option<Node> {
+    match filter {
+        Filter::And(l, r) => match (node(l, tenant, kinds), node(r, tenant, kinds)) {
+            (Some(a), Some(b)) => Some(join(a, "AND", b)),
+            (Some(a), None) | (None, Some(a)) => Some(Node { exact: false, ..a }),
+            (None, None) => None,
+        },
+        Filter::Or(l, r) => {
+            let (a, b) = (node(l, tenant, kinds)?, node(r, tenant, kinds)?);
+            Some(join(a, "OR", b))
+        }
+        Filter::Not(inner) => {
+            let n = node(inner, tenant, kinds)?;
+            n.exact.then(|| Node {
+                text: format!("NOT COALESCE(({}), 0)", n.text),
+                ..n
+            })
+        }
+        Filter::Compare { path, .. } | Filter::Present(path) => per_kind(kinds, |kind| {
+            let col = column(kind, path)?;
+            leaf(filter, col, tenant)
+        }),
+        Filter::ValuePath {
+            attr,
+            filter: inner,
+        } => per_kind(kinds, |kind| {
+            (column(
+                kind,
+                &AttrPath {
+                    sub: None,
+                    ..attr.clone()
+                },
+            )? == Col::Email)
+                .then(|| email_narrowing(inner, tenant))
+                .flatten()
+        }),
+    }
+}
+
+/// Translates a leaf for each kind in scope. One kind: its translation. Several: the shared
+/// translation when every kind gives the same one, else `(kind = K AND …) OR …`, where a kind
+/// that cannot narrow contributes `kind = K` (and the result is inexact).
+fn per_kind(kinds: &[&str], f: impl Fn(&str) -> Option<Node>) -> Option<Node> {
+    let nodes: Vec<(&str, Option<Node>)> = kinds.iter().map(|k| (*k, f(k))).collect();
+    if nodes.iter().all(|(_, n)| n.is_none()) {
+        return None;
+    }
+    if nodes.len() == 1 {
+        return nodes.into_iter().next().and_then(|(_, n)| n);
+    }
+    let first = nodes[0].1.as_ref();
+    if nodes
+        .iter()
+        .all(|(_, n)| n.as_ref().map(|n| (&n.text, &n.binds)) == first.map(|n| (&n.text, &n.binds)))
+    {
+        return nodes.into_iter().next().and_then(|(_, n)| n);
+    }
+    let mut text = String::new();
+    let mut binds = Vec::new();
+    let mut exact = true;
+    for (i, (kind, n)) in nodes.into_iter().enumerate() {
+        if i > 0 {
+            text.push_str(" OR ");
+        }
+        binds.push(Bind::Text(kind.to_owned()));
+        match n {
+            Some(n) => {
+                text.push_str(&format!("(r.kind = ? AND ({}))", n.text));
+                binds.extend(n.binds);
+                exact &= n.exact;
+            }
+            None => {
+                text.push_str("(r.kind = ?)");
+                exact = false;
+            }
+        }
+    }
+    Some(Node { text, binds, exact })
+}
+
+fn join(a: Node, op: &str, b: Node) -> Node {
+    let mut binds = a.binds;
+    binds.extend(b.binds);
+    Node {
+        text: format!("({}) {op} ({})", a.text, b.text),
+        binds,
+        exact: a.exact && b.exact,
+    }
+}
+
+fn exact(text: impl Into<String>, binds: Vec<Bind>) -> Option<Node> {
+    Some(Node {
+        text: text.into(),
+        binds,
+        exact: true,
+    })
+}
+
+/// One comparison or presence test on an indexed column.
+fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
+    if col == Col::Email {
+        return email_leaf(filter, tenant);
+    }
+    let c = col.sql();
+    let (op, value) = match filter {
+        Filter::Present(_) => {
+            return match col {
+                Col::Id | Col::ExternalId | Col::NameLc | Col::DisplayLc => {
+                    exact(format!("({c} IS NOT NULL AND {c} <> '')"), vec![])
+                }
+                Col::Created | Col::LastModified => exact("1", vec![]),
+                // A stored `active` that is not a boolean is NULL in the column but may still be
+                // "present" to the evaluator.
+                Col::Active | Col::Email => None,
+            };
+        }
+        Filter::Compare { op, value, .. } => (*op, value),
+        _ => return None,
+    };
+    if op == CompareOp::Ne {
+        let eq = leaf(
+            &Filter::Compare {
+                path: AttrPath::name("x"),
+                op: CompareOp::Eq,
+                value: value.clone(),
+            },
+            col,
+            tenant,
+        )?;
+        return eq.exact.then(|| Node {
+            text: format!("NOT COALESCE(({}), 0)", eq.text),
+            ..eq
+        });
+    }
+    if *value == CompValue::Null {
+        // `eq null` is "not present"; other operators against null match nothing.
+        return match op {
+            CompareOp::Eq => {
+                let pr = leaf(&Filter::Present(AttrPath::name("x")), col, tenant)?;
+                Some(Node {
+                    text: format!("NOT COALESCE(({}), 0)", pr.text),
+                    ..pr
+                })
+            }
+            _ => exact("0", vec![]),
+        };
+    }
+    match col {
+        Col::Active => {
+            let b = match value {
+                CompValue::Bool(b) => *b,
+                CompValue::String(s) if s.eq_ignore_ascii_case("true") => true,
+                CompValue::String(s) if s.eq_ignore_ascii_case("false") => false,
+                _ => return None,
+            };
+            (op == CompareOp::Eq).then(|| Node {
+                text: format!("{c} = ?"),
+                binds: vec![Bind::Int(b.into())],
+                exact: true,
+            })
+        }
+        Col::Created | Col::LastModified => {
+            let CompValue::String(s) = value else {
+                return None;
+            };
+            time_leaf(c, op, parse_datetime(s)?)
+        }
+        _ => {
+            let CompValue::String(s) = value else {
+                return None;
+            };
+            text_leaf(c, op, s, col.folded())
+        }
+    }
+}
+
+/// A string comparison on a text column, `folded` when the column holds lower-cased text.
+fn text_leaf(c: &str, op: CompareOp, literal: &str, folded: bool) -> Option<Node> {
+    if folded && matches!(op, CompareOp::Sw | CompareOp::Ew | CompareOp::Co) && !literal.is_ascii()
+    {
+        return None;
+    }
+    let v = if folded {
+        fold(literal)
+    } else {
+        literal.to_owned()
+    };
+    let cmp = |sym: &str| exact(format!("{c} {sym} ?"), vec![Bind::Text(v.clone())]);
+    match op {
+        CompareOp::Eq => cmp("="),
+        CompareOp::Gt => cmp(">"),
+        CompareOp::Ge => cmp(">="),
+        CompareOp::Lt => cmp("<"),
+        CompareOp::Le => cmp("<="),
+        // Every present value starts with, ends with and contains "" (nulls never reach here).
+        CompareOp::Sw | CompareOp::Ew | CompareOp::Co if v.is_empty() => {
+            exact(format!("({c} IS NOT NULL)"), vec![])
+        }
+        CompareOp::Sw => match successor(&v) {
+            // The prefix range uses the index: every string with prefix p lies in
+            // [p, p with its last character incremented).
+            Some(hi) => exact(
+                format!("({c} >= ? AND {c} < ?)"),
+                vec![Bind::Text(v), Bind::Text(hi)],
+            ),
+            None => exact(
+                format!("substr({c}, 1, ?) = ?"),
+                vec![Bind::Int(v.chars().count() as i64), Bind::Text(v)],
+            ),
+        },
+        CompareOp::Ew => exact(
+            format!("substr({c}, -?) = ?"),
+            vec![Bind::Int(v.chars().count() as i64), Bind::Text(v)],
+        ),
+        CompareOp::Co => exact(format!("instr({c}, ?) > 0"), vec![Bind::Text(v)]),
+        CompareOp::Ne => None,
+    }
+}
+
+/// The smallest string greater than every string with prefix `p` (in code point order), if
+/// incrementing the last character is possible.
+fn successor(p: &str) -> Option<String> {
+    let last = p.chars().last()?;
+    let mut next = last as u32 + 1;
+    if (0xD800..0xE000).contains(&next) {
+        next = 0xE000;
+    }
+    let next = char::from_u32(next)?;
+    let mut s = p[..p.len() - last.len_utf8()].to_owned();
+    s.push(next);
+    Some(s)
+}
+
+/// A dateTime comparison on integer milliseconds. With `v = q ms + r ns` (0 <= r < 1 ms), a
+/// stored `t` (whole ms) satisfies `t > v` iff `t > q`, `t >= v` iff `t >= q + (r > 0)`, `t < v`
+/// iff `t < q + (r > 0)`, `t <= v` iff `t <= q`, and `t = v` iff `r = 0 and t = q`.
+fn time_leaf(c: &str, op: CompareOp, v: OffsetDateTime) -> Option<Node> {
+    let ns = v.unix_timestamp_nanos();
+    let q = i64::try_from(ns.div_euclid(1_000_000)).ok()?;
+    let up = q + i64::from(ns.rem_euclid(1_000_000) != 0);
+    let cmp = |sym: &str, bound: i64| exact(format!("{c} {sym} ?"), vec![Bind::Int(bound)]);
+    match op {
+        CompareOp::Eq if up != q => exact("0", vec![]),
+        CompareOp::Eq => cmp("=", q),
+        CompareOp::Gt => cmp(">", q),
+        CompareOp::Ge => cmp(">=", up),
+        CompareOp::Lt => cmp("<", up),
+        CompareOp::Le => cmp("<=", q),
+        // `sw`/`ew`/`co` on a dateTime compare its text rendering: left to the evaluator.
+        _ => None,
+    }
+}
+
+/// `emails.value <op> "x"` (or `emails <op> "x"`): the candidates holding such an address.
+fn email_leaf(filter: &Filter, tenant: i64) -> Option<Node> {
+    let Filter::Compare {
+        op,
+        value: CompValue::String(s),
+        ..
+    } = filter
+    else {
+        return None;
+    };
+    email_lookup(*op, s, tenant)
+}
+
+fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
+    if !matches!(op, CompareOp::Eq | CompareOp::Sw) {
+        return None;
+    }
+    let inner = text_leaf("e.value_lc", op, literal, true)?;
+    let mut binds = vec![Bind::Int(tenant)];
+    binds.extend(inner.binds);
+    Some(Node {
+        text: format!(
+            "r.pk IN (SELECT e.resource FROM emails e WHERE e.tenant = ? AND {})",
+            inner.text
+        ),
+        binds,
+        exact: false,
+    })
+}
+
+/// Narrowing for `emails[<filter>]` from the `value eq/sw` tests it requires.
+fn email_narrowing(filter: &Filter, tenant: i64) -> Option<Node> {
+    match filter {
+        Filter::Compare {
+            path,
+            op,
+            value: CompValue::String(s),
+        } if path.urn.is_none()
+            && path.sub.is_none()
+            && path.name.eq_ignore_ascii_case("value") =>
+        {
+            email_lookup(*op, s, tenant)
+        }
+        Filter::And(l, r) => match (email_narrowing(l, tenant), email_narrowing(r, tenant)) {
+            (Some(a), Some(b)) => Some(join(a, "AND", b)),
+            (Some(a), None) | (None, Some(a)) => Some(a),
+            (None, None) => None,
+        },
+        Filter::Or(l, r) => Some(join(
+            email_narrowing(l, tenant)?,
+            "OR",
+            email_narrowing(r, tenant)?,
+        )),
+        _ => None,
+    }
+    .map(|n| Node { exact: false, ..n })
+}
+
+/// An RFC 3339 instant, or one without an offset taken as UTC, as the evaluator reads literals.
+pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    let local = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    time::PrimitiveDateTime::parse(s, &local)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str, op: CompareOp, v: &str) -> Filter {
+        Filter::Compare {
+            path: AttrPath::parse(path).unwrap(),
+            op,
+            value: CompValue::String(v.into()),
+        }
+    }
+
+    #[test]
+    fn user_name_eq_is_an_exact_index_lookup() {
+        let p = plan(&f("userName", CompareOp::Eq, "BJensen"), 1, &["User"]);
+        assert!(p.exact);
+        let sql = p.condition.unwrap();
+        assert_eq!(sql.text, "r.name_lc = ?");
+        assert_eq!(sql.binds, vec![Bind::Text("bjensen".into())]);
+    }
+
+    #[test]
+    fn unknown_attribute_does_not_narrow() {
+        let p = plan(&f("name.familyName", CompareOp::Eq, "x"), 1, &["User"]);
+        assert_eq!(p.condition, None);
+        assert!(!p.exact);
+    }
+
+    #[test]
+    fn and_with_one_side_narrows_but_is_inexact() {
+        let filter = Filter::And(
+            Box::new(f("externalId", CompareOp::Eq, "e1")),
+            Box::new(f("title", CompareOp::Eq, "x")),
+        );
+        let p = plan(&filter, 1, &["User"]);
+        assert!(!p.exact);
+        assert_eq!(p.condition.unwrap().text, "r.external_id = ?");
+    }
+
+    #[test]
+    fn display_name_differs_per_kind() {
+        let p = plan(&f("displayName", CompareOp::Eq, "X"), 1, &["Group", "User"]);
+        assert!(p.exact);
+        assert_eq!(
+            p.condition.unwrap().text,
+            "(r.kind = ? AND (r.name_lc = ?)) OR (r.kind = ? AND (r.display_lc = ?))"
+        );
+    }
+
+    #[test]
+    fn sub_millisecond_literals_round_the_right_way() {
+        let t = "2024-01-01T00:00:00.0005Z";
+        let ms = parse_datetime("2024-01-01T00:00:00Z")
+            .unwrap()
+            .unix_timestamp()
+            * 1000;
+        let p = plan(&f("meta.lastModified", CompareOp::Ge, t), 1, &["User"]);
+        assert_eq!(p.condition.unwrap().binds, vec![Bind::Int(ms + 1)]);
+        let p = plan(&f("meta.lastModified", CompareOp::Le, t), 1, &["User"]);
+        assert_eq!(p.condition.unwrap().binds, vec![Bind::Int(ms)]);
+    }
+
+    #[test]
+    fn prefix_range_upper_bound() {
+        assert_eq!(successor("ab").as_deref(), Some("ac"));
+        assert_eq!(successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(successor(""), None);
+    }
+}

@@ -1,1 +1,1809 @@
-//! SQLite backend.
+//! The SQLite backend: the embedded default.
+//!
+//! One writer connection serialises every write (`BEGIN IMMEDIATE`, so a write transaction takes
+//! the database lock up front and a concurrent writer in another process, such as
+//! `scimsync token create`, waits on `busy_timeout` instead of failing half-way); a pool of
+//! read-only connections serves reads concurrently, which WAL allows without blocking the writer.
+//!
+//! Durability: WAL with `synchronous=NORMAL` by default. A commit returns once its frames are
+//! written to the WAL file with `write(2)`, i.e. handed to the kernel; a killed process (SIGKILL,
+//! panic, OOM) loses nothing that was acknowledged, because the kernel still writes the page
+//! cache out. Only an OS crash or power loss can roll back the last transactions, never corrupt
+//! the database. `synchronous=FULL` (an fsync per commit) closes that window too, at the price of
+//! one disk flush per write; [`SqliteOptions::synchronous_full`] turns it on.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::plan::{self, Bind, Col, Sql};
+use crate::{
+    Change, ChangeOp, GroupRef, Load, Member, MemberChange, Modify, Page, Precondition, Principal,
+    Query, Result, SortOrder, Store, StoreError, Stored, Tenant, TenantId, TokenInfo,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Where "now" comes from, so tests can pin timestamps.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Most resources a list keeps in memory to sort by an attribute no column holds. Beyond it the
+/// request fails with `tooMany` rather than letting one query take the server's memory.
+pub const MAX_IN_MEMORY_SORT: usize = 50_000;
+
+/// Rows fetched per round trip when candidates are finished in memory.
+const SCAN_CHUNK: i64 = 256;
+
+/// Tuning of the SQLite backend.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    /// `synchronous=FULL`: survive power loss too, at one fsync per write (see the module docs).
+    pub synchronous_full: bool,
+    /// Read-only connections in the reader pool.
+    pub readers: u32,
+    pub clock: Clock,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous_full: false,
+            readers: 4,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+}
+
+impl fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("synchronous_full", &self.synchronous_full)
+            .field("readers", &self.readers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The directory stored in one SQLite file.
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    registry: Arc<scim::Registry>,
+    clock: Clock,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) and migrates the database at `path`.
+    pub async fn open(path: &str, registry: Arc<scim::Registry>) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, registry, SqliteOptions::default()).await
+    }
+
+    pub async fn open_with(
+        path: &str,
+        registry: Arc<scim::Registry>,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore> {
+        let base = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(|e| StoreError::Database(format!("bad database path '{path}': {e}")))?
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .synchronous(if options.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16384")
+            .disable_statement_logging();
+        // The connections live as long as the store: a read-only connection cannot recreate the
+        // WAL's shared-memory file if every connection had closed and removed it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await?;
+        MIGRATOR.run(&writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Migration(format!(
+                "the database has schema migration {v}, which this build does not know: it was \
+                 written by a newer scimsync; run that version or newer"
+            )),
+            e => StoreError::Migration(format!("migrating the database failed: {e}")),
+        })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(SqliteStore {
+            writer,
+            readers,
+            registry,
+            clock: options.clock,
+        })
+    }
+
+    fn now_ms(&self) -> i64 {
+        let ns = (self.clock)().unix_timestamp_nanos();
+        i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX)
+    }
+
+    /// The canonical id of a resource type (`users` → `User`).
+    fn kind(&self, kind: &str) -> Option<String> {
+        match self.registry.resource_type(kind) {
+            Some(rt) => Some(rt.id.clone()),
+            None => ["User", "Group"]
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(kind))
+                .map(str::to_owned),
+        }
+    }
+
+    fn known_kind(&self, kind: &str) -> Result<String> {
+        self.kind(kind).ok_or_else(|| {
+            StoreError::Scim(scim::Error::InvalidValue(format!(
+                "unknown resource type '{kind}'"
+            )))
+        })
+    }
+
+    fn all_kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .registry
+            .resource_types()
+            .iter()
+            .map(|rt| rt.id.clone())
+            .collect();
+        if kinds.is_empty() {
+            kinds = vec!["Group".into(), "User".into()];
+        }
+        kinds.sort();
+        kinds
+    }
+
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Whether `resource` (with its id and meta) satisfies `filter`; a type the registry does
+    /// not know matches nothing, as an unknown attribute does.
+    fn matches(&self, filter: &crate::Filter, stored: &Stored) -> bool {
+        match self.registry.resource_type(&stored.kind) {
+            Some(rt) => filter.matches(&resource_json(stored), &self.registry, rt),
+            None => false,
+        }
+    }
+}
+
+// --- rows and documents ---------------------------------------------------------------------
+
+const COLS: &str = "r.pk, r.kind, r.id, r.version, r.created, r.last_modified, r.doc";
+
+/// A resource row as read, before its document is parsed.
+struct RowData {
+    pk: i64,
+    kind: String,
+    id: String,
+    version: i64,
+    created: i64,
+    last_modified: i64,
+    doc: String,
+}
+
+impl RowData {
+    fn read(row: &SqliteRow) -> Result<RowData> {
+        Ok(RowData {
+            pk: row.try_get(0)?,
+            kind: row.try_get(1)?,
+            id: row.try_get(2)?,
+            version: row.try_get(3)?,
+            created: row.try_get(4)?,
+            last_modified: row.try_get(5)?,
+            doc: row.try_get(6)?,
+        })
+    }
+
+    fn into_stored(self) -> Result<(i64, Stored)> {
+        let doc = serde_json::from_str(&self.doc).map_err(|e| {
+            StoreError::Database(format!("stored document of {} is not JSON: {e}", self.id))
+        })?;
+        Ok((
+            self.pk,
+            Stored {
+                kind: self.kind,
+                id: self.id,
+                version: self.version,
+                created: from_ms(self.created)?,
+                last_modified: from_ms(self.last_modified)?,
+                doc,
+                members: None,
+                groups: None,
+            },
+        ))
+    }
+}
+
+fn from_ms(ms: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Database(format!("stored time {ms} is out of range: {e}")))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The resource as the filter evaluator sees it: the document plus `id`, `meta` and, when
+/// loaded, `members`/`groups`.
+fn resource_json(s: &Stored) -> Value {
+    let mut obj = match &s.doc {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    obj.insert("id".into(), Value::String(s.id.clone()));
+    obj.insert(
+        "meta".into(),
+        json!({
+            "resourceType": s.kind,
+            "created": rfc3339(s.created),
+            "lastModified": rfc3339(s.last_modified),
+            "version": format!("W/\"{}\"", s.version),
+        }),
+    );
+    if let Some(members) = &s.members {
+        let list = members
+            .iter()
+            .map(|m| json!({"value": m.value, "type": m.kind, "display": m.display}))
+            .collect();
+        obj.insert("members".into(), Value::Array(list));
+    }
+    if let Some(groups) = &s.groups {
+        let list = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.value,
+                    "display": g.display,
+                    "type": if g.direct { "direct" } else { "indirect" },
+                })
+            })
+            .collect();
+        obj.insert("groups".into(), Value::Array(list));
+    }
+    Value::Object(obj)
+}
+
+/// The indexed columns of a document.
+#[derive(Debug, Default, PartialEq)]
+struct Indexed {
+    external_id: Option<String>,
+    /// The unique name as written (`userName` / group `displayName`).
+    name: Option<String>,
+    display_lc: Option<String>,
+    active: Option<bool>,
+    emails: BTreeSet<String>,
+}
+
+impl Indexed {
+    fn of(kind: &str, doc: &Value) -> Indexed {
+        let Some(obj) = doc.as_object() else {
+            return Indexed::default();
+        };
+        let text = |key: &str| {
+            scim::path::get_ci(obj, key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let (name, display_lc) = match kind {
+            "User" => (
+                text("userName"),
+                text("displayName").map(|d| plan::fold(&d)),
+            ),
+            "Group" => (text("displayName"), None),
+            _ => (None, None),
+        };
+        let active = match scim::path::get_ci(obj, "active") {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        };
+        let mut emails = BTreeSet::new();
+        let mut add = |v: &Value| {
+            if let Some(s) = v
+                .as_object()
+                .and_then(|o| scim::path::get_ci(o, "value"))
+                .and_then(Value::as_str)
+            {
+                emails.insert(plan::fold(s));
+            }
+        };
+        match scim::path::get_ci(obj, "emails") {
+            Some(Value::Array(items)) => items.iter().for_each(&mut add),
+            Some(v @ Value::Object(_)) => add(v),
+            _ => {}
+        }
+        Indexed {
+            external_id: text("externalId"),
+            name,
+            display_lc,
+            active,
+            emails,
+        }
+    }
+
+    fn name_lc(&self) -> Option<String> {
+        self.name.as_deref().map(plan::fold)
+    }
+}
+
+/// The attribute whose uniqueness the `name_lc` index enforces for a type.
+fn unique_attr(kind: &str) -> &'static str {
+    if kind == "User" {
+        "userName"
+    } else {
+        "displayName"
+    }
+}
+
+/// Maps a unique-index violation on the name to the SCIM uniqueness error.
+fn write_error(e: sqlx::Error, kind: &str, ix: &Indexed) -> StoreError {
+    if let Some(db) = e.as_database_error()
+        && db.is_unique_violation()
+        && db.message().contains("name_lc")
+    {
+        return StoreError::Uniqueness(format!(
+            "{} '{}' is already taken",
+            unique_attr(kind),
+            ix.name.as_deref().unwrap_or_default()
+        ));
+    }
+    e.into()
+}
+
+// --- shared queries -------------------------------------------------------------------------
+
+async fn fetch_row(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    kind: &str,
+    id: &str,
+) -> Result<Option<RowData>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM resources r WHERE r.tenant = ? AND r.kind = ? AND r.id = ?"
+    ))
+    .bind(tenant.0)
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(RowData::read).transpose()
+}
+
+async fn load_members(conn: &mut SqliteConnection, group: i64) -> Result<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.kind, r.display FROM members m JOIN resources r ON r.pk = m.member_pk \
+         WHERE m.group_pk = ? ORDER BY m.member_pk",
+    )
+    .bind(group)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                value: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                display: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Direct groups of a resource, and the groups those are in, transitively. `UNION` (not
+/// `UNION ALL`) keeps the recursion finite even if a cycle were ever stored.
+async fn load_groups(conn: &mut SqliteConnection, member: i64) -> Result<Vec<GroupRef>> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE up(pk, direct) AS ( \
+             SELECT group_pk, 1 FROM members WHERE member_pk = ? \
+             UNION \
+             SELECT m.group_pk, 0 FROM members m JOIN up ON m.member_pk = up.pk \
+         ) \
+         SELECT r.id, r.display, MAX(up.direct) FROM up JOIN resources r ON r.pk = up.pk \
+         GROUP BY r.pk ORDER BY r.pk",
+    )
+    .bind(member)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GroupRef {
+                value: r.try_get(0)?,
+                display: r.try_get(1)?,
+                direct: r.try_get::<i64, _>(2)? != 0,
+            })
+        })
+        .collect()
+}
+
+async fn load_extras(
+    conn: &mut SqliteConnection,
+    pk: i64,
+    stored: &mut Stored,
+    load: Load,
+) -> Result<()> {
+    if load.members && stored.kind == "Group" && stored.members.is_none() {
+        stored.members = Some(load_members(conn, pk).await?);
+    }
+    if load.groups && stored.kind == "User" && stored.groups.is_none() {
+        stored.groups = Some(load_groups(conn, pk).await?);
+    }
+    Ok(())
+}
+
+/// A member id resolved in the tenant: its row key, type and display name.
+async fn resolve_member(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<(i64, Member)>> {
+    let row = sqlx::query(
+        "SELECT pk, kind, display FROM resources \
+         WHERE tenant = ? AND kind IN ('User', 'Group') AND id = ?",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        Ok((
+            r.try_get(0)?,
+            Member {
+                value: id.to_owned(),
+                kind: r.try_get(1)?,
+                display: r.try_get(2)?,
+            },
+        ))
+    })
+    .transpose()
+}
+
+/// Adds one member; false when it already was one. Refuses a group inside itself, directly or
+/// through nesting: `User.groups` and sync engines expand memberships transitively, and a cycle
+/// would make every group in it a member of itself.
+async fn add_member(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    group: (i64, &str),
+    id: &str,
+) -> Result<(bool, Member)> {
+    let Some((pk, member)) = resolve_member(conn, tenant, id).await? else {
+        return Err(StoreError::InvalidMember(format!(
+            "member '{id}' does not exist"
+        )));
+    };
+    if pk == group.0 {
+        return Err(StoreError::InvalidMember(format!(
+            "group '{}' cannot be a member of itself",
+            group.1
+        )));
+    }
+    if member.kind == "Group" {
+        let cycle = sqlx::query(
+            "WITH RECURSIVE up(pk) AS ( \
+                 SELECT ? UNION SELECT m.group_pk FROM members m JOIN up ON m.member_pk = up.pk \
+             ) SELECT 1 FROM up WHERE pk = ? LIMIT 1",
+        )
+        .bind(group.0)
+        .bind(pk)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if cycle.is_some() {
+            return Err(StoreError::InvalidMember(format!(
+                "group '{id}' already contains group '{}': adding it would make a cycle",
+                group.1
+            )));
+        }
+    }
+    let done =
+        sqlx::query("INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)")
+            .bind(tenant.0)
+            .bind(group.0)
+            .bind(pk)
+            .execute(&mut *conn)
+            .await?;
+    Ok((done.rows_affected() > 0, member))
+}
+
+async fn insert_emails(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    pk: i64,
+    emails: &BTreeSet<String>,
+) -> Result<()> {
+    for e in emails {
+        sqlx::query("INSERT INTO emails (tenant, resource, value_lc) VALUES (?, ?, ?)")
+            .bind(tenant.0)
+            .bind(pk)
+            .bind(e)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn append_change(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    kind: &str,
+    id: &str,
+    op: ChangeOp,
+    version: i64,
+    at: i64,
+) -> Result<()> {
+    let op = match op {
+        ChangeOp::Create => "create",
+        ChangeOp::Update => "update",
+        ChangeOp::Delete => "delete",
+    };
+    sqlx::query(
+        "INSERT INTO changes (tenant, kind, id, op, version, at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.0)
+    .bind(kind)
+    .bind(id)
+    .bind(op)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn check(precondition: Precondition, current: i64) -> Result<()> {
+    match precondition {
+        Precondition::Version(v) if v != current => Err(StoreError::PreconditionFailed { current }),
+        _ => Ok(()),
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(s) => q.bind(s.as_str()),
+        };
+    }
+    q
+}
+
+// --- listing: order, positions, cursors -------------------------------------------------------
+
+/// How a list is ordered.
+#[derive(Debug, Clone)]
+enum Order {
+    /// Creation order within one type.
+    Pk,
+    /// By a SQL expression, then by `pk` in the same direction.
+    Expr {
+        sql: String,
+        text: bool,
+        nullable: bool,
+        desc: bool,
+    },
+    /// By an attribute no column holds: sorted in memory.
+    Memory { path: scim::AttrPath, desc: bool },
+}
+
+/// A sort key value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Key {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+/// A row's place in the order: the segment (values first, then missing values), its key, its
+/// row key. Cursors carry the position of the last row of a page.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Pos {
+    s: u8,
+    k: Key,
+    p: i64,
+}
+
+/// The RFC 9865 cursor: a position in a given query's order (keyset pagination, stable under
+/// concurrent inserts and deletes), or an offset for in-memory sorts. `f` fingerprints the query
+/// so that a cursor is not replayed against another filter or order.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<Pos>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    o: Option<u64>,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(text: &str, fingerprint: &str) -> Result<Cursor> {
+        let bad =
+            || StoreError::InvalidCursor(format!("'{text}' is not a cursor this server issued"));
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.f != fingerprint {
+            return Err(StoreError::InvalidCursor(
+                "the cursor belongs to a different filter or sort order".into(),
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+impl Order {
+    /// The segments rows fall in: one, or values then missing values for a nullable column.
+    fn segments(&self) -> &'static [u8] {
+        match self {
+            Order::Expr { nullable: true, .. } => &[0, 1],
+            _ => &[0],
+        }
+    }
+
+    fn desc(&self) -> bool {
+        match self {
+            Order::Pk => false,
+            Order::Expr { desc, .. } | Order::Memory { desc, .. } => *desc,
+        }
+    }
+
+    /// Compares two positions as the SQL order does (BINARY collation = code point order).
+    fn cmp(&self, a: &Pos, b: &Pos) -> Ordering {
+        let within = match (&a.k, &b.k) {
+            (Key::Int(x), Key::Int(y)) => x.cmp(y),
+            (Key::Text(x), Key::Text(y)) => x.cmp(y),
+            _ => Ordering::Equal,
+        }
+        .then(a.p.cmp(&b.p));
+        let within = if self.desc() {
+            within.reverse()
+        } else {
+            within
+        };
+        a.s.cmp(&b.s).then(within)
+    }
+}
+
+/// The base of every list query: tenant, type(s), pushed-down filter.
+struct Base {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Base {
+    fn new(tenant: TenantId, kinds: &[String], condition: Option<&Sql>) -> Base {
+        let mut binds = vec![Bind::Int(tenant.0)];
+        let mut text = if kinds.len() == 1 {
+            "r.tenant = ? AND r.kind = ?".to_owned()
+        } else {
+            format!(
+                "r.tenant = ? AND r.kind IN ({})",
+                vec!["?"; kinds.len()].join(", ")
+            )
+        };
+        binds.extend(kinds.iter().map(|k| Bind::Text(k.clone())));
+        if let Some(c) = condition {
+            text.push_str(&format!(" AND ({})", c.text));
+            binds.extend(c.binds.iter().cloned());
+        }
+        Base { text, binds }
+    }
+}
+
+/// The SQL for one segment of an ordered scan.
+fn segment_sql(
+    base: &Base,
+    order: &Order,
+    seg: u8,
+    after: Option<&Pos>,
+    offset: i64,
+    limit: i64,
+) -> (String, Vec<Bind>) {
+    let mut text = String::new();
+    let mut binds = base.binds.clone();
+    let dir = if order.desc() { "DESC" } else { "ASC" };
+    let cmp = if order.desc() { "<" } else { ">" };
+    let key = match order {
+        Order::Expr { sql, .. } => sql.as_str(),
+        _ => "NULL",
+    };
+    text.push_str(&format!(
+        "SELECT {COLS}, {key} FROM resources r WHERE {}",
+        base.text
+    ));
+    match order {
+        Order::Expr { sql, nullable, .. } => {
+            if *nullable {
+                let null = if seg == 0 { "IS NOT NULL" } else { "IS NULL" };
+                text.push_str(&format!(" AND {sql} {null}"));
+            }
+            match after {
+                Some(Pos { k, p, .. }) if seg == 0 => {
+                    text.push_str(&format!(" AND ({sql}, r.pk) {cmp} (?, ?)"));
+                    binds.push(match k {
+                        Key::Int(i) => Bind::Int(*i),
+                        Key::Text(s) => Bind::Text(s.clone()),
+                        Key::Null => Bind::Text(String::new()),
+                    });
+                    binds.push(Bind::Int(*p));
+                }
+                Some(Pos { p, .. }) => {
+                    text.push_str(&format!(" AND r.pk {cmp} ?"));
+                    binds.push(Bind::Int(*p));
+                }
+                None => {}
+            }
+            if seg == 0 {
+                text.push_str(&format!(" ORDER BY {sql} {dir}, r.pk {dir}"));
+            } else {
+                text.push_str(&format!(" ORDER BY r.pk {dir}"));
+            }
+        }
+        _ => {
+            if let Some(Pos { p, .. }) = after {
+                text.push_str(&format!(" AND r.pk {cmp} ?"));
+                binds.push(Bind::Int(*p));
+            }
+            text.push_str(&format!(" ORDER BY r.pk {dir}"));
+        }
+    }
+    text.push_str(" LIMIT ? OFFSET ?");
+    binds.push(Bind::Int(limit));
+    binds.push(Bind::Int(offset));
+    (text, binds)
+}
+
+async fn count(conn: &mut SqliteConnection, text: &str, binds: &[Bind]) -> Result<i64> {
+    let row = bind_all(sqlx::query(text), binds)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+fn read_pos(row: &SqliteRow, order: &Order, seg: u8, pk: i64) -> Result<Pos> {
+    let k = match order {
+        Order::Expr { text: true, .. } => row
+            .try_get::<Option<String>, _>(7)?
+            .map_or(Key::Null, Key::Text),
+        Order::Expr { text: false, .. } => row
+            .try_get::<Option<i64>, _>(7)?
+            .map_or(Key::Null, Key::Int),
+        _ => Key::Null,
+    };
+    Ok(Pos { s: seg, k, p: pk })
+}
+
+/// Up to `limit` rows after `after` (or from the start, skipping `offset`), in order.
+async fn scan(
+    conn: &mut SqliteConnection,
+    base: &Base,
+    order: &Order,
+    after: Option<&Pos>,
+    mut offset: i64,
+    limit: i64,
+) -> Result<Vec<(Pos, RowData)>> {
+    let mut out = Vec::new();
+    let first = after.map_or(0, |p| p.s);
+    for &seg in order.segments().iter().filter(|s| **s >= first) {
+        let want = limit - out.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        let after = after.filter(|p| p.s == seg);
+        let (text, binds) = segment_sql(base, order, seg, after, offset, want);
+        let rows = bind_all(sqlx::query(&text), &binds)
+            .fetch_all(&mut *conn)
+            .await?;
+        if rows.is_empty() && offset > 0 {
+            // The offset lies beyond this segment: carry what is left of it to the next one.
+            let (count_text, count_binds) = segment_sql(base, order, seg, None, 0, -1);
+            let n = count(
+                conn,
+                &format!("SELECT COUNT(*) FROM ({count_text})"),
+                &count_binds,
+            )
+            .await?;
+            offset = (offset - n).max(0);
+        } else {
+            offset = 0;
+        }
+        for row in &rows {
+            let data = RowData::read(row)?;
+            out.push((read_pos(row, order, seg, data.pk)?, data));
+        }
+    }
+    Ok(out)
+}
+
+// --- the trait --------------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ensure_tenant(&self, name: &str) -> Result<(Tenant, bool)> {
+        let mut tx = self.write().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO tenants (name, created) VALUES (?, ?) \
+             ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(self.now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (id, created) = match inserted {
+            Some(id) => (id, true),
+            None => (
+                sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                false,
+            ),
+        };
+        tx.commit().await?;
+        Ok((
+            Tenant {
+                id: TenantId(id),
+                name: name.to_owned(),
+            },
+            created,
+        ))
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(id.map(|id| Tenant {
+            id: TenantId(id),
+            name: name.to_owned(),
+        }))
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Tenant {
+                    id: TenantId(r.try_get(0)?),
+                    name: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_token(
+        &self,
+        tenant: TenantId,
+        hash: [u8; 32],
+        label: Option<&str>,
+    ) -> Result<TokenInfo> {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let now = self.now_ms();
+        let mut tx = self.write().await?;
+        let tenant_name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM tenants WHERE id = ?")
+                .bind(tenant.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(tenant_name) = tenant_name else {
+            return Err(StoreError::Database(format!(
+                "tenant {} does not exist",
+                tenant.0
+            )));
+        };
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant, hash, label, created, revoked) VALUES (?, ?, ?, ?, ?, 0)",
+        )
+        .bind(&id)
+        .bind(tenant.0)
+        .bind(&hash[..])
+        .bind(label)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TokenInfo {
+            id,
+            tenant: tenant_name,
+            label: label.map(str::to_owned),
+            created: from_ms(now)?,
+            revoked: false,
+        })
+    }
+
+    async fn tokens(&self, tenant: Option<TenantId>) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT t.id, n.name, t.label, t.created, t.revoked FROM tokens t \
+             JOIN tenants n ON n.id = t.tenant WHERE ?1 IS NULL OR t.tenant = ?1 \
+             ORDER BY t.created, t.id",
+        )
+        .bind(tenant.map(|t| t.0))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.try_get(0)?,
+                    tenant: r.try_get(1)?,
+                    label: r.try_get(2)?,
+                    created: from_ms(r.try_get(3)?)?,
+                    revoked: r.try_get::<i64, _>(4)? != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Looked up by the hash's index. The lookup's timing can only reveal something about the
+    /// SHA-256 of a guess, which does not help find a secret; the caller still compares the
+    /// returned hash in constant time.
+    async fn authenticate(&self, hash: [u8; 32]) -> Result<Option<Principal>> {
+        let row = sqlx::query("SELECT id, tenant, hash FROM tokens WHERE hash = ? AND revoked = 0")
+            .bind(&hash[..])
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|r| {
+            let stored: Vec<u8> = r.try_get(2)?;
+            Ok(Principal {
+                token_id: r.try_get(0)?,
+                tenant: TenantId(r.try_get(1)?),
+                hash: stored.try_into().map_err(|_| {
+                    StoreError::Database("a stored token hash is not 32 bytes".into())
+                })?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        doc: Value,
+        members: Vec<String>,
+    ) -> Result<Stored> {
+        let kind = self.known_kind(kind)?;
+        if !members.is_empty() && kind != "Group" {
+            return Err(StoreError::InvalidMember(format!(
+                "a {kind} has no members"
+            )));
+        }
+        let ix = Indexed::of(&kind, &doc);
+        let text = serde_json::to_string(&doc)
+            .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = self.now_ms();
+        let mut tx = self.write().await?;
+        let pk: i64 = sqlx::query_scalar(
+            "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
+             display, active, created, last_modified, doc) \
+             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+        )
+        .bind(tenant.0)
+        .bind(&kind)
+        .bind(&id)
+        .bind(&ix.external_id)
+        .bind(ix.name_lc())
+        .bind(&ix.display_lc)
+        .bind(&ix.name)
+        .bind(ix.active)
+        .bind(now)
+        .bind(now)
+        .bind(&text)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| write_error(e, &kind, &ix))?;
+        insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
+        let mut added = Vec::new();
+        for m in &members {
+            let (new, member) = add_member(&mut tx, tenant, (pk, &id), m).await?;
+            if new {
+                added.push(member);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO resource_counts (tenant, kind, n) VALUES (?, ?, 1) \
+             ON CONFLICT (tenant, kind) DO UPDATE SET n = n + 1",
+        )
+        .bind(tenant.0)
+        .bind(&kind)
+        .execute(&mut *tx)
+        .await?;
+        append_change(&mut tx, tenant, &kind, &id, ChangeOp::Create, 1, now).await?;
+        tx.commit().await?;
+        let at = from_ms(now)?;
+        Ok(Stored {
+            members: (kind == "Group").then_some(added),
+            groups: (kind == "User").then(Vec::new),
+            kind,
+            id,
+            version: 1,
+            created: at,
+            last_modified: at,
+            doc,
+        })
+    }
+
+    async fn get(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        load: Load,
+    ) -> Result<Option<Stored>> {
+        let Some(kind) = self.kind(kind) else {
+            return Ok(None);
+        };
+        let mut conn = self.readers.acquire().await?;
+        if load == Load::default() {
+            let row = fetch_row(&mut conn, tenant, &kind, id).await?;
+            return row.map(|r| r.into_stored().map(|(_, s)| s)).transpose();
+        }
+        // One snapshot for the resource and its memberships.
+        let mut tx = conn.begin().await?;
+        let Some(row) = fetch_row(&mut tx, tenant, &kind, id).await? else {
+            return Ok(None);
+        };
+        let (pk, mut stored) = row.into_stored()?;
+        load_extras(&mut tx, pk, &mut stored, load).await?;
+        tx.commit().await?;
+        Ok(Some(stored))
+    }
+
+    async fn modify(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        precondition: Precondition,
+        load: Load,
+        modify: &Modify<'_>,
+    ) -> Result<Stored> {
+        let kind = self.known_kind(kind)?;
+        let not_found = || StoreError::NotFound {
+            kind: kind.clone(),
+            id: id.to_owned(),
+        };
+        let mut tx = self.write().await?;
+        let row = fetch_row(&mut tx, tenant, &kind, id)
+            .await?
+            .ok_or_else(not_found)?;
+        check(precondition, row.version)?;
+        let (pk, mut current) = row.into_stored()?;
+        load_extras(&mut tx, pk, &mut current, load).await?;
+        let change = modify(&current)?;
+
+        let mut changed = false;
+        if let Some(doc) = change.doc
+            && doc != current.doc
+        {
+            let ix = Indexed::of(&kind, &doc);
+            let text = serde_json::to_string(&doc)
+                .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
+            sqlx::query(
+                "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, display_lc = ?, \
+                 display = ?, active = ? WHERE pk = ?",
+            )
+            .bind(&text)
+            .bind(&ix.external_id)
+            .bind(ix.name_lc())
+            .bind(&ix.display_lc)
+            .bind(&ix.name)
+            .bind(ix.active)
+            .bind(pk)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, &kind, &ix))?;
+            let old = Indexed::of(&kind, &current.doc);
+            if old.emails != ix.emails {
+                sqlx::query("DELETE FROM emails WHERE resource = ?")
+                    .bind(pk)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
+            }
+            current.doc = doc;
+            changed = true;
+        }
+
+        let mut members_changed = false;
+        for delta in &change.members {
+            if kind != "Group" {
+                return Err(StoreError::InvalidMember(format!(
+                    "a {kind} has no members"
+                )));
+            }
+            match delta {
+                MemberChange::Add(ids) => {
+                    for m in ids {
+                        members_changed |= add_member(&mut tx, tenant, (pk, id), m).await?.0;
+                    }
+                }
+                MemberChange::Remove(ids) => {
+                    for m in ids {
+                        let done = sqlx::query(
+                            "DELETE FROM members WHERE group_pk = ? AND member_pk = \
+                             (SELECT pk FROM resources WHERE tenant = ? \
+                              AND kind IN ('User', 'Group') AND id = ?)",
+                        )
+                        .bind(pk)
+                        .bind(tenant.0)
+                        .bind(m)
+                        .execute(&mut *tx)
+                        .await?;
+                        members_changed |= done.rows_affected() > 0;
+                    }
+                }
+                MemberChange::RemoveAll => {
+                    let done = sqlx::query("DELETE FROM members WHERE group_pk = ?")
+                        .bind(pk)
+                        .execute(&mut *tx)
+                        .await?;
+                    members_changed |= done.rows_affected() > 0;
+                }
+            }
+        }
+        changed |= members_changed;
+
+        if changed {
+            let now = self.now_ms();
+            current.version += 1;
+            current.last_modified = from_ms(now)?;
+            sqlx::query("UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?")
+                .bind(current.version)
+                .bind(now)
+                .bind(pk)
+                .execute(&mut *tx)
+                .await?;
+            append_change(
+                &mut tx,
+                tenant,
+                &kind,
+                id,
+                ChangeOp::Update,
+                current.version,
+                now,
+            )
+            .await?;
+        }
+        if load.members && kind == "Group" {
+            if members_changed || current.members.is_none() {
+                current.members = Some(load_members(&mut tx, pk).await?);
+            }
+        } else {
+            current.members = None;
+        }
+        if load.groups && kind == "User" {
+            if current.groups.is_none() {
+                current.groups = Some(load_groups(&mut tx, pk).await?);
+            }
+        } else {
+            current.groups = None;
+        }
+        tx.commit().await?;
+        Ok(current)
+    }
+
+    /// Deleting a resource also takes it out of every group it was in; each of those groups
+    /// changed (its `members` did), so each gets a new version and a change-feed entry, which
+    /// is what a sync engine reading the feed needs to propagate the removal.
+    async fn delete(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<()> {
+        let kind = self.known_kind(kind)?;
+        let mut tx = self.write().await?;
+        let Some(row) = fetch_row(&mut tx, tenant, &kind, id).await? else {
+            return Err(StoreError::NotFound {
+                kind,
+                id: id.to_owned(),
+            });
+        };
+        check(precondition, row.version)?;
+        let now = self.now_ms();
+        let parents = sqlx::query(
+            "UPDATE resources SET version = version + 1, last_modified = ? \
+             WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?) \
+             RETURNING kind, id, version",
+        )
+        .bind(now)
+        .bind(row.pk)
+        .fetch_all(&mut *tx)
+        .await?;
+        for p in &parents {
+            let (pkind, pid, pversion): (String, String, i64) =
+                (p.try_get(0)?, p.try_get(1)?, p.try_get(2)?);
+            append_change(
+                &mut tx,
+                tenant,
+                &pkind,
+                &pid,
+                ChangeOp::Update,
+                pversion,
+                now,
+            )
+            .await?;
+        }
+        // Memberships in both directions and email index rows go by ON DELETE CASCADE.
+        sqlx::query("DELETE FROM resources WHERE pk = ?")
+            .bind(row.pk)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE resource_counts SET n = n - 1 WHERE tenant = ? AND kind = ?")
+            .bind(tenant.0)
+            .bind(&kind)
+            .execute(&mut *tx)
+            .await?;
+        append_change(
+            &mut tx,
+            tenant,
+            &kind,
+            id,
+            ChangeOp::Delete,
+            row.version,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list(&self, tenant: TenantId, kind: Option<&str>, query: &Query) -> Result<Page> {
+        let kinds = match kind {
+            Some(k) => vec![self.known_kind(k)?],
+            None => self.all_kinds(),
+        };
+        let kind_refs: Vec<&str> = kinds.iter().map(String::as_str).collect();
+        let plan = query
+            .filter
+            .as_ref()
+            .map(|f| plan::plan(f, tenant.0, &kind_refs));
+        let order = self.order(&kinds, query)?;
+        let base = Base::new(
+            tenant,
+            &kinds,
+            plan.as_ref().and_then(|p| p.condition.as_ref()),
+        );
+        let fingerprint = fingerprint(&kinds, query);
+        let cursor = match query.cursor.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(text) => Some(Some(Cursor::decode(text, &fingerprint)?)),
+        };
+        let mut conn = self.readers.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let eval = match (&query.filter, &plan) {
+            (Some(f), Some(p)) if !p.exact => Some(f),
+            _ => None,
+        };
+        let ctx = ListCtx {
+            store: self,
+            tenant,
+            kinds: &kinds,
+            query,
+            base: &base,
+            order: &order,
+            fingerprint: &fingerprint,
+            cursor: cursor.as_ref().map(|c| c.as_ref()),
+        };
+        let (total, rows, next) = match (&order, eval) {
+            (Order::Memory { .. }, _) => ctx.in_memory(&mut tx, query.filter.as_ref()).await?,
+            (_, Some(filter)) => ctx.streamed(&mut tx, filter).await?,
+            (_, None) => ctx.exact(&mut tx).await?,
+        };
+        let mut resources = Vec::with_capacity(rows.len());
+        for (pk, mut stored) in rows {
+            load_extras(&mut tx, pk, &mut stored, query.load).await?;
+            if !query.load.members {
+                stored.members = None;
+            }
+            if !query.load.groups {
+                stored.groups = None;
+            }
+            resources.push(stored);
+        }
+        tx.commit().await?;
+        Ok(Page {
+            total,
+            resources,
+            next_cursor: next,
+        })
+    }
+
+    async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, id, op, version FROM changes WHERE tenant = ? AND seq > ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(tenant.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let op: String = r.try_get(3)?;
+                Ok(Change {
+                    seq: r.try_get(0)?,
+                    tenant,
+                    kind: r.try_get(1)?,
+                    id: r.try_get(2)?,
+                    op: match op.as_str() {
+                        "create" => ChangeOp::Create,
+                        "delete" => ChangeOp::Delete,
+                        _ => ChangeOp::Update,
+                    },
+                    version: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+}
+
+/// A page of rows with their total and the next cursor.
+type Window = (u64, Vec<(i64, Stored)>, Option<String>);
+
+/// Everything a list strategy needs.
+struct ListCtx<'a> {
+    store: &'a SqliteStore,
+    tenant: TenantId,
+    kinds: &'a [String],
+    query: &'a Query,
+    base: &'a Base,
+    order: &'a Order,
+    fingerprint: &'a str,
+    /// `Some(None)`: cursor paging from the start; `Some(Some(c))`: after `c`.
+    cursor: Option<Option<&'a Cursor>>,
+}
+
+impl ListCtx<'_> {
+    fn offset(&self) -> u64 {
+        self.query.start_index.max(1) - 1
+    }
+
+    fn next_cursor(&self, at: Option<Pos>, o: Option<u64>) -> String {
+        Cursor {
+            f: self.fingerprint.to_owned(),
+            at,
+            o,
+        }
+        .encode()
+    }
+
+    /// The filter is answered entirely by SQL: count, then fetch only the page.
+    async fn exact(&self, conn: &mut SqliteConnection) -> Result<Window> {
+        let total = if self.query.filter.is_none() {
+            let mut sum = 0i64;
+            for k in self.kinds {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "SELECT n FROM resource_counts WHERE tenant = ? AND kind = ?",
+                )
+                .bind(self.tenant.0)
+                .bind(k)
+                .fetch_optional(&mut *conn)
+                .await?;
+                sum += n.unwrap_or(0);
+            }
+            sum
+        } else {
+            let text = format!("SELECT COUNT(*) FROM resources r WHERE {}", self.base.text);
+            count(conn, &text, &self.base.binds).await?
+        };
+        let total = u64::try_from(total).unwrap_or(0);
+        let count = i64::try_from(self.query.count).unwrap_or(i64::MAX);
+        if count == 0 {
+            return Ok((total, Vec::new(), None));
+        }
+        let (rows, next) = match self.cursor {
+            Some(cursor) => {
+                let after = cursor.and_then(|c| c.at.as_ref());
+                let mut rows = scan(conn, self.base, self.order, after, 0, count + 1).await?;
+                let more = rows.len() as i64 > count;
+                rows.truncate(count as usize);
+                let next = more
+                    .then(|| {
+                        rows.last()
+                            .map(|(p, _)| self.next_cursor(Some(p.clone()), None))
+                    })
+                    .flatten();
+                (rows, next)
+            }
+            None => {
+                let offset = i64::try_from(self.offset()).unwrap_or(i64::MAX);
+                (
+                    scan(conn, self.base, self.order, None, offset, count).await?,
+                    None,
+                )
+            }
+        };
+        let rows = rows
+            .into_iter()
+            .map(|(_, r)| r.into_stored())
+            .collect::<Result<_>>()?;
+        Ok((total, rows, next))
+    }
+
+    /// SQL narrows and orders; the evaluator decides each candidate. Every candidate is read
+    /// (the total needs them all) in chunks, keeping only the page.
+    async fn streamed(
+        &self,
+        conn: &mut SqliteConnection,
+        filter: &crate::Filter,
+    ) -> Result<Window> {
+        let after = self.cursor.flatten().and_then(|c| c.at.clone());
+        let need = need_for(filter);
+        let count = self.query.count;
+        let offset = self.offset();
+        let mut total = 0u64;
+        let mut page: Vec<(Pos, i64, Stored)> = Vec::new();
+        let mut more = false;
+        let mut from: Option<Pos> = None;
+        loop {
+            let chunk = scan(conn, self.base, self.order, from.as_ref(), 0, SCAN_CHUNK).await?;
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            from = Some(last.clone());
+            for (pos, row) in chunk {
+                let (pk, mut stored) = row.into_stored()?;
+                load_extras(conn, pk, &mut stored, need).await?;
+                if !self.store.matches(filter, &stored) {
+                    continue;
+                }
+                total += 1;
+                let in_window = match (&self.cursor, &after) {
+                    (Some(_), Some(a)) => self.order.cmp(&pos, a) == Ordering::Greater,
+                    (Some(_), None) => true,
+                    (None, _) => total > offset,
+                };
+                if in_window {
+                    if (page.len() as u64) < count {
+                        page.push((pos, pk, stored));
+                    } else {
+                        more = true;
+                    }
+                }
+            }
+        }
+        let next = match self.cursor {
+            Some(_) if more => page
+                .last()
+                .map(|(p, _, _)| self.next_cursor(Some(p.clone()), None)),
+            _ => None,
+        };
+        Ok((
+            total,
+            page.into_iter().map(|(_, pk, s)| (pk, s)).collect(),
+            next,
+        ))
+    }
+
+    /// Sorting by an attribute no column holds: every match is sorted in memory (bounded by
+    /// [`MAX_IN_MEMORY_SORT`]). Its cursor is an offset, so unlike the keyset cursors it can
+    /// shift by the rows inserted or deleted between pages.
+    async fn in_memory(
+        &self,
+        conn: &mut SqliteConnection,
+        filter: Option<&crate::Filter>,
+    ) -> Result<Window> {
+        let Order::Memory { path, desc } = self.order else {
+            return Err(StoreError::Database("in-memory sort without a path".into()));
+        };
+        let need = filter.map(need_for).unwrap_or_default();
+        let mut all: Vec<(i64, Stored)> = Vec::new();
+        let mut from: Option<Pos> = None;
+        loop {
+            let chunk = scan(conn, self.base, &Order::Pk, from.as_ref(), 0, SCAN_CHUNK).await?;
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            from = Some(last.clone());
+            for (_, row) in chunk {
+                let (pk, mut stored) = row.into_stored()?;
+                load_extras(conn, pk, &mut stored, need).await?;
+                if filter.is_some_and(|f| !self.store.matches(f, &stored)) {
+                    continue;
+                }
+                if all.len() >= MAX_IN_MEMORY_SORT {
+                    return Err(StoreError::Scim(scim::Error::TooMany(format!(
+                        "sorting by '{path}' is done in memory, for at most \
+                         {MAX_IN_MEMORY_SORT} resources; narrow the filter or sort by an \
+                         indexed attribute"
+                    ))));
+                }
+                all.push((pk, stored));
+            }
+        }
+        let all = self.store.sort_in_memory(all, path, *desc);
+        let total = all.len() as u64;
+        let start = match self.cursor {
+            Some(c) => c.and_then(|c| c.o).unwrap_or(0),
+            None => self.offset(),
+        };
+        let rows: Vec<(i64, Stored)> = all
+            .into_iter()
+            .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            .take(usize::try_from(self.query.count).unwrap_or(usize::MAX))
+            .collect();
+        let end = start + rows.len() as u64;
+        let next = (self.cursor.is_some() && end < total && !rows.is_empty())
+            .then(|| self.next_cursor(None, Some(end)));
+        Ok((total, rows, next))
+    }
+}
+
+/// What the evaluator needs loaded beside the document for this filter.
+fn need_for(filter: &crate::Filter) -> Load {
+    Load {
+        members: plan::touches(filter, "members"),
+        groups: plan::touches(filter, "groups"),
+    }
+}
+
+/// Identifies a query's filter, order and types, so a cursor cannot be replayed on another.
+fn fingerprint(kinds: &[String], query: &Query) -> String {
+    let text = format!(
+        "{kinds:?}|{:?}|{:?}|{:?}",
+        query.filter, query.sort_by, query.sort_order
+    );
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SqliteStore {
+    /// The order of a list: a column (or a per-type CASE of columns) where one holds the sort
+    /// attribute, in memory otherwise.
+    fn order(&self, kinds: &[String], query: &Query) -> Result<Order> {
+        let desc = query.sort_order == SortOrder::Descending;
+        let Some(path) = &query.sort_by else {
+            return Ok(if kinds.len() == 1 {
+                Order::Pk
+            } else {
+                Order::Expr {
+                    sql: "r.kind".into(),
+                    text: true,
+                    nullable: false,
+                    desc: false,
+                }
+            });
+        };
+        let mut cols = Vec::new();
+        for k in kinds {
+            match plan::column(k, path) {
+                Some(Col::Email) => {
+                    return Ok(Order::Memory {
+                        path: path.clone(),
+                        desc,
+                    });
+                }
+                Some(c) => cols.push((k.as_str(), Some(c))),
+                None => {
+                    let known = self
+                        .registry
+                        .resource_type(k)
+                        .and_then(|rt| self.registry.resolve(rt, path))
+                        .is_some();
+                    if known {
+                        return Ok(Order::Memory {
+                            path: path.clone(),
+                            desc,
+                        });
+                    }
+                    // The type has no such attribute: its resources sort as missing values.
+                    cols.push((k.as_str(), None));
+                }
+            }
+        }
+        let present: Vec<Col> = cols.iter().filter_map(|(_, c)| *c).collect();
+        let Some(first) = present.first().copied() else {
+            return Ok(Order::Pk);
+        };
+        if present.iter().any(|c| c.is_time() != first.is_time()) {
+            return Ok(Order::Memory {
+                path: path.clone(),
+                desc,
+            });
+        }
+        if cols.iter().all(|(_, c)| *c == Some(first)) {
+            return Ok(Order::Expr {
+                sql: first.sql().into(),
+                text: !first.is_time() && first != Col::Active,
+                nullable: first.nullable(),
+                desc,
+            });
+        }
+        let mut sql = "CASE r.kind".to_owned();
+        for (k, c) in &cols {
+            if let Some(c) = c {
+                sql.push_str(&format!(" WHEN '{k}' THEN {}", c.sql()));
+            }
+        }
+        sql.push_str(" END");
+        Ok(Order::Expr {
+            sql,
+            text: !first.is_time() && first != Col::Active,
+            nullable: true,
+            desc,
+        })
+    }
+
+    /// Sorts resources by an attribute in memory: by its primary (else first) value, compared
+    /// per the schema's type and `caseExact`, missing values last, ties in the scan's order.
+    fn sort_in_memory(
+        &self,
+        rows: Vec<(i64, Stored)>,
+        path: &scim::AttrPath,
+        desc: bool,
+    ) -> Vec<(i64, Stored)> {
+        let mut keyed: Vec<(Option<SortVal>, (i64, Stored))> = rows
+            .into_iter()
+            .map(|row| (sort_value(&self.registry, &row.1, path), row))
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| match (a, b) {
+            (Some(x), Some(y)) if desc => y.cmp(x),
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        });
+        keyed.into_iter().map(|(_, row)| row).collect()
+    }
+}
+
+/// A sort key with a total order (the schema's comparison, made total so sorting can never
+/// meet an inconsistent comparator).
+#[derive(Debug, Clone, PartialEq)]
+enum SortVal {
+    Bool(bool),
+    Num(f64),
+    Time(i128),
+    Text(String),
+}
+
+impl Eq for SortVal {}
+
+impl PartialOrd for SortVal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SortVal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        fn rank(v: &SortVal) -> u8 {
+            match v {
+                SortVal::Bool(_) => 0,
+                SortVal::Num(_) => 1,
+                SortVal::Time(_) => 2,
+                SortVal::Text(_) => 3,
+            }
+        }
+        match (self, other) {
+            (SortVal::Bool(a), SortVal::Bool(b)) => a.cmp(b),
+            (SortVal::Num(a), SortVal::Num(b)) => a.total_cmp(b),
+            (SortVal::Time(a), SortVal::Time(b)) => a.cmp(b),
+            (SortVal::Text(a), SortVal::Text(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+}
+
+/// The value a resource sorts by: RFC 7644 §3.4.2.3 sorts a multi-valued attribute by its
+/// primary value, else by its first; complex values by their `value`.
+fn sort_value(registry: &scim::Registry, s: &Stored, path: &scim::AttrPath) -> Option<SortVal> {
+    use scim::schema::AttrType;
+    let rt = registry.resource_type(&s.kind)?;
+    let resolved = registry.resolve(rt, path)?;
+    let mut attr = resolved.target();
+    let json = resource_json(s);
+    let mut values = scim::path::values_at(&json, registry, rt, path);
+    if attr.kind == AttrType::Complex {
+        let sub = attr.sub_attribute("value")?;
+        let primary = values
+            .iter()
+            .position(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
+            .unwrap_or(0);
+        values = values
+            .get(primary)
+            .and_then(|v| v.as_object())
+            .and_then(|o| scim::path::get_ci(o, &sub.name))
+            .into_iter()
+            .collect();
+        attr = sub;
+    } else if values.len() > 1 && path.sub.is_some() {
+        // `emails.value`: the value of the primary element, when one is marked.
+        let elements = scim::path::values_at(&json, registry, rt, &path.parent());
+        if let Some(p) = elements
+            .iter()
+            .position(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
+            && let Some(v) = elements[p]
+                .as_object()
+                .and_then(|o| scim::path::get_ci(o, path.sub.as_deref().unwrap_or_default()))
+        {
+            values = vec![v];
+        }
+    }
+    let v = values.first()?;
+    match attr.kind {
+        AttrType::String | AttrType::Reference => v.as_str().map(|t| {
+            SortVal::Text(if attr.case_exact {
+                t.to_owned()
+            } else {
+                plan::fold(t)
+            })
+        }),
+        AttrType::Binary => v.as_str().map(|t| SortVal::Text(t.to_owned())),
+        AttrType::Boolean => v.as_bool().map(SortVal::Bool),
+        AttrType::Integer | AttrType::Decimal => v.as_f64().map(SortVal::Num),
+        AttrType::DateTime => v
+            .as_str()
+            .and_then(plan::parse_datetime)
+            .map(|t| SortVal::Time(t.unix_timestamp_nanos())),
+        AttrType::Complex => None,
+    }
+}
