@@ -21,7 +21,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/ServiceProviderConfig",
-            get(service_provider_config).fallback(not_allowed("GET")),
+            get(spc_handler).fallback(not_allowed("GET")),
         )
         .route(
             "/ResourceTypes",
@@ -58,7 +58,7 @@ pub fn service_provider_config(state: &AppState, base: &str) -> ServiceProviderC
         .with_location(base)
 }
 
-async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn spc_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
     let doc = serde_json::to_value(service_provider_config(&state, &base)).unwrap_or(Value::Null);
     scim_json(StatusCode::OK, &doc)
@@ -103,10 +103,12 @@ async fn resource_type(
 
 async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
+    let discovery = scim::schema::discovery_schemas();
     let docs = state
         .registry
         .schemas()
         .iter()
+        .chain(discovery.iter())
         .map(|s| schema_document(s, &base))
         .collect();
     scim_json(StatusCode::OK, &list(docs))
@@ -118,9 +120,11 @@ async fn schema(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
+    let discovery = scim::schema::discovery_schemas();
     let s = state
         .registry
         .schema(&id)
+        .or_else(|| discovery.iter().find(|s| s.id.eq_ignore_ascii_case(&id)))
         .ok_or_else(|| ApiError::NotFound(format!("no schema {id}")))?;
     Ok(scim_json(StatusCode::OK, &schema_document(s, &base)))
 }

@@ -30,10 +30,18 @@ async fn bulk_with_cross_references_in_members() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{r}");
-    assert_eq!(r["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]));
+    assert_eq!(
+        r["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"])
+    );
     let ops = r["Operations"].as_array().unwrap();
     assert_eq!(ops.len(), 5);
-    let by_id = |b: &str| ops.iter().find(|o| o["bulkId"] == json!(b)).unwrap().clone();
+    let by_id = |b: &str| {
+        ops.iter()
+            .find(|o| o["bulkId"] == json!(b))
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_id("g")["status"], json!("201"));
     assert_eq!(by_id("u1")["status"], json!("201"));
     assert_eq!(by_id("dup")["status"], json!("409"));
@@ -46,10 +54,18 @@ async fn bulk_with_cross_references_in_members() {
 
 #[tokio::test]
 async fn bulk_limits_and_circular_references() {
-    let s = TestServer::with_limits(server::Limits { bulk_max_operations: 2, ..Default::default() }).await;
+    let s = TestServer::with_limits(server::Limits {
+        bulk_max_operations: 2,
+        ..Default::default()
+    })
+    .await;
     let op = json!({"method": "DELETE", "path": "/Users/x"});
     let (st, e) = s
-        .send(Method::POST, "/Bulk", Some(json!({"Operations": [op, op, op]})))
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"Operations": [op, op, op]})),
+        )
         .await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&e, 413, None);
@@ -76,9 +92,14 @@ async fn bulk_limits_and_circular_references() {
 async fn fail_on_errors_stops_processing() {
     let s = TestServer::start().await;
     let bad = json!({"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": 5}});
-    let good = json!({"method": "POST", "path": "/Users", "bulkId": "y", "data": {"userName": "fine"}});
+    let good =
+        json!({"method": "POST", "path": "/Users", "bulkId": "y", "data": {"userName": "fine"}});
     let (_, r) = s
-        .send(Method::POST, "/Bulk", Some(json!({"failOnErrors": 1, "Operations": [bad, good]})))
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"failOnErrors": 1, "Operations": [bad, good]})),
+        )
         .await;
     let ops = r["Operations"].as_array().unwrap();
     assert_eq!(ops.len(), 1, "{r}");

@@ -67,7 +67,12 @@ impl TestServer {
             .header("Content-Type", SCIM)
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut r = self.req(method, path);
         if let Some(b) = body {
             r = r.body(b.to_string());
@@ -147,7 +152,11 @@ pub fn patch(ops: Value) -> Value {
 pub fn member_ids(group: &Value) -> Vec<String> {
     let mut v: Vec<String> = group["members"]
         .as_array()
-        .map(|a| a.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

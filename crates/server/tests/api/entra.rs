@@ -11,14 +11,27 @@ async fn entra_user_lifecycle_default_form() {
     let s = TestServer::start().await;
     // Test connection: a filter on a random GUID answers an empty ListResponse.
     let (st, list) = s
-        .send(Method::GET, "/Users?filter=userName%20eq%20%22a1b2c3d4-0000-4000-8000-000000000000%22", None)
+        .send(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22a1b2c3d4-0000-4000-8000-000000000000%22",
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(list["totalResults"], json!(0));
-    assert_eq!(list["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]));
+    assert_eq!(
+        list["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
 
     // Match by externalId, then create.
-    let (_, list) = s.send(Method::GET, "/Users?filter=externalId%20eq%20%22jdoe%22", None).await;
+    let (_, list) = s
+        .send(
+            Method::GET,
+            "/Users?filter=externalId%20eq%20%22jdoe%22",
+            None,
+        )
+        .await;
     assert_eq!(list["totalResults"], json!(0));
     let (st, user) = s
         .send(
@@ -42,10 +55,20 @@ async fn entra_user_lifecycle_default_form() {
     assert_eq!(st, StatusCode::CREATED, "{user}");
     let uid = id(&user);
 
-    let (_, list) = s.send(Method::GET, "/Users?filter=externalId%20eq%20%22jdoe%22", None).await;
+    let (_, list) = s
+        .send(
+            Method::GET,
+            "/Users?filter=externalId%20eq%20%22jdoe%22",
+            None,
+        )
+        .await;
     assert_eq!(list["totalResults"], json!(1));
     let (_, list) = s
-        .send(Method::GET, "/Users?filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22JDOE@contoso.com%22", None)
+        .send(
+            Method::GET,
+            "/Users?filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22JDOE@contoso.com%22",
+            None,
+        )
         .await;
     assert_eq!(list["totalResults"], json!(1), "{list}");
 
@@ -67,14 +90,21 @@ async fn entra_user_lifecycle_default_form() {
     assert_eq!(st, StatusCode::OK, "{user}");
     assert_eq!(user["emails"][0]["value"], json!("jane.doe@contoso.com"));
     assert_eq!(user["name"]["familyName"], json!("Doe-Smith"));
-    assert_eq!(user["phoneNumbers"][0], json!({"type": "mobile", "value": "+1 555 0100"}));
+    assert_eq!(
+        user["phoneNumbers"][0],
+        json!({"type": "mobile", "value": "+1 555 0100"})
+    );
     assert_eq!(user["active"], json!(false));
     assert_eq!(
         user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"],
         json!(mgr)
     );
 
-    let r = s.req(Method::DELETE, &format!("/Users/{uid}")).send().await.unwrap();
+    let r = s
+        .req(Method::DELETE, &format!("/Users/{uid}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
@@ -108,7 +138,11 @@ async fn entra_group_lifecycle() {
     let u1 = id(&s.create_user("u1").await);
     let u2 = id(&s.create_user("u2").await);
     let (_, list) = s
-        .send(Method::GET, "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22Sales%22", None)
+        .send(
+            Method::GET,
+            "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22Sales%22",
+            None,
+        )
         .await;
     assert_eq!(list["totalResults"], json!(0));
     let (st, g) = s
@@ -131,21 +165,50 @@ async fn entra_group_lifecycle() {
         .send(Method::PATCH, &path, Some(patch(json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u1}, {"$ref": null, "value": u2}]}]))))
         .await;
     assert_eq!(st, StatusCode::OK);
-    let (_, g) = s.send(Method::GET, &format!("{path}?excludedAttributes=members"), None).await;
+    let (_, g) = s
+        .send(
+            Method::GET,
+            &format!("{path}?excludedAttributes=members"),
+            None,
+        )
+        .await;
     assert!(g.get("members").is_none());
     let (_, list) = s
-        .send(Method::GET, "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22sales%22", None)
+        .send(
+            Method::GET,
+            "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22sales%22",
+            None,
+        )
         .await;
     assert_eq!(list["totalResults"], json!(1));
     assert!(list["Resources"][0].get("members").is_none());
     // Default remove form and the aadOptscim062020 form.
-    s.send(Method::PATCH, &path, Some(patch(json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}])))).await;
+    s.send(
+        Method::PATCH,
+        &path,
+        Some(patch(
+            json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]),
+        )),
+    )
+    .await;
     let (_, g) = s
-        .send(Method::PATCH, &path, Some(patch(json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]))))
+        .send(
+            Method::PATCH,
+            &path,
+            Some(patch(
+                json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]),
+            )),
+        )
         .await;
     assert!(g.get("members").is_none(), "{g}");
     let (_, g) = s
-        .send(Method::PATCH, &path, Some(patch(json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]))))
+        .send(
+            Method::PATCH,
+            &path,
+            Some(patch(
+                json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]),
+            )),
+        )
         .await;
     assert_eq!(g["displayName"], json!("Sales EU"));
     let r = s.req(Method::DELETE, &path).send().await.unwrap();

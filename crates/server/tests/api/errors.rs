@@ -6,13 +6,29 @@ use crate::common::*;
 #[tokio::test]
 async fn auth_failures_are_401_with_www_authenticate() {
     let s = TestServer::start().await;
-    let r = s.client.get(format!("{}/Users", s.base)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/Users", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let (_, e) = split(r).await;
     assert_error(&e, 401, None);
     for auth in ["Bearer nope", "Basic abc", "Bearer"] {
-        let r = s.client.get(format!("{}/Users", s.base)).header("Authorization", auth).send().await.unwrap();
+        let r = s
+            .client
+            .get(format!("{}/Users", s.base))
+            .header("Authorization", auth)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth}");
     }
     // Revoked.
@@ -25,7 +41,12 @@ async fn auth_failures_are_401_with_www_authenticate() {
 #[tokio::test]
 async fn malformed_bodies_and_content_types() {
     let s = TestServer::start().await;
-    let r = s.req(Method::POST, "/Users").body("{\"userName\": ").send().await.unwrap();
+    let r = s
+        .req(Method::POST, "/Users")
+        .body("{\"userName\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let (_, e) = split(r).await;
     assert_error(&e, 400, Some("invalidSyntax"));
@@ -43,44 +64,88 @@ async fn malformed_bodies_and_content_types() {
     let (_, e) = split(r).await;
     assert_error(&e, 415, Some("invalidSyntax"));
 
-    let r = s.req(Method::POST, "/Users").body(vec![b'x'; 2 * 1024 * 1024]).send().await.unwrap();
+    let r = s
+        .req(Method::POST, "/Users")
+        .body(vec![b'x'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let (_, e) = split(r).await;
     assert_error(&e, 413, None);
 
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let r = s.req(Method::POST, "/Users").body(deep).send().await.unwrap();
+    let r = s
+        .req(Method::POST, "/Users")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn bad_filters_paths_and_values() {
     let s = TestServer::start().await;
-    let (st, e) = s.send(Method::GET, "/Users?filter=userName%20equals%20%22x%22", None).await;
+    let (st, e) = s
+        .send(
+            Method::GET,
+            "/Users?filter=userName%20equals%20%22x%22",
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_error(&e, 400, Some("invalidFilter"));
-    let (_, e) = s.send(Method::GET, "/Users?filter=nope%20eq%20%22x%22", None).await;
+    let (_, e) = s
+        .send(Method::GET, "/Users?filter=nope%20eq%20%22x%22", None)
+        .await;
     assert_error(&e, 400, Some("invalidFilter"));
     let (_, e) = s.send(Method::GET, "/Users?startIndex=abc", None).await;
     assert_error(&e, 400, Some("invalidValue"));
-    let (st, l) = s.send(Method::GET, "/Users?startIndex=-5&count=10000000&unknown=1", None).await;
+    let (st, l) = s
+        .send(
+            Method::GET,
+            "/Users?startIndex=-5&count=10000000&unknown=1",
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{l}");
     assert_eq!(l["startIndex"], json!(1));
 
     let id = id(&s.create_user("v").await);
     let (_, e) = s
-        .send(Method::PATCH, &format!("/Users/{id}"), Some(patch(json!([]))))
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(json!([]))),
+        )
         .await;
     assert_error(&e, 400, Some("invalidValue"));
     let (_, e) = s
-        .send(Method::PATCH, &format!("/Users/{id}"), Some(patch(json!([{"op": "replace", "path": "nosuch", "value": 1}]))))
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(
+                json!([{"op": "replace", "path": "nosuch", "value": 1}]),
+            )),
+        )
         .await;
     assert_error(&e, 400, Some("invalidPath"));
     let (_, e) = s
-        .send(Method::POST, "/Users", Some(json!({"userName": "x", "active": "maybe"})))
+        .send(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "x", "active": "maybe"})),
+        )
         .await;
     assert_error(&e, 400, Some("invalidValue"));
-    let (_, e) = s.send(Method::POST, "/Users", Some(json!({"displayName": "no userName"}))).await;
+    let (_, e) = s
+        .send(
+            Method::POST,
+            "/Users",
+            Some(json!({"displayName": "no userName"})),
+        )
+        .await;
     assert_error(&e, 400, Some("invalidValue"));
 }
 

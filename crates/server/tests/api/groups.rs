@@ -18,7 +18,9 @@ async fn membership_add_remove_and_user_groups() {
         .send(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(patch(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]))),
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": b}]}]),
+            )),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{g}");
@@ -41,7 +43,9 @@ async fn membership_add_remove_and_user_groups() {
         .send(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(patch(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]))),
+            Some(patch(
+                json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]),
+            )),
         )
         .await;
     assert_eq!(member_ids(&g), vec![b.clone()]);
@@ -49,7 +53,9 @@ async fn membership_add_remove_and_user_groups() {
         .send(
             Method::PATCH,
             &format!("/Groups/{gid}"),
-            Some(patch(json!([{"op": "Remove", "path": "members", "value": [{"value": b}]}]))),
+            Some(patch(
+                json!([{"op": "Remove", "path": "members", "value": [{"value": b}]}]),
+            )),
         )
         .await;
     assert!(g.get("members").is_none(), "{g}");
@@ -58,10 +64,16 @@ async fn membership_add_remove_and_user_groups() {
     s.send(
         Method::PATCH,
         &format!("/Groups/{gid}"),
-        Some(patch(json!([{"op": "add", "path": "members", "value": [{"value": a}]}]))),
+        Some(patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": a}]}]),
+        )),
     )
     .await;
-    let r = s.req(Method::DELETE, &format!("/Users/{a}")).send().await.unwrap();
+    let r = s
+        .req(Method::DELETE, &format!("/Users/{a}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, g) = s.send(Method::GET, &format!("/Groups/{gid}"), None).await;
     assert!(g.get("members").is_none(), "{g}");
@@ -100,9 +112,17 @@ async fn concurrent_member_adds_lose_nothing() {
     let mut tasks = Vec::new();
     for u in &users {
         let r = s
-            .req(Method::PATCH, &format!("/Groups/{gid}?excludedAttributes=members"))
-            .body(patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}])).to_string());
-        tasks.push(tokio::spawn(async move { r.send().await.unwrap().status() }));
+            .req(
+                Method::PATCH,
+                &format!("/Groups/{gid}?excludedAttributes=members"),
+            )
+            .body(
+                patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]))
+                    .to_string(),
+            );
+        tasks.push(tokio::spawn(
+            async move { r.send().await.unwrap().status() },
+        ));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), StatusCode::OK);

@@ -29,7 +29,11 @@ async fn pages_cover_the_set_exactly() {
     let mut start = 1;
     loop {
         let (_, page) = s
-            .send(Method::GET, &format!("/Users?startIndex={start}&count=5&sortBy=userName"), None)
+            .send(
+                Method::GET,
+                &format!("/Users?startIndex={start}&count=5&sortBy=userName"),
+                None,
+            )
             .await;
         assert_eq!(page["totalResults"], json!(23));
         assert_eq!(page["startIndex"], json!(start));
@@ -56,7 +60,11 @@ async fn cursor_pages_cover_the_set_exactly() {
     let mut cursor = String::new();
     for _ in 0..10 {
         let (_, page) = s
-            .send(Method::GET, &format!("/Users?count=5&cursor={cursor}"), None)
+            .send(
+                Method::GET,
+                &format!("/Users?count=5&cursor={cursor}"),
+                None,
+            )
             .await;
         for name in names(&page) {
             assert!(seen.insert(name));
@@ -72,11 +80,26 @@ async fn cursor_pages_cover_the_set_exactly() {
 #[tokio::test]
 async fn sort_orders() {
     let s = seeded(5).await;
-    let (_, asc) = s.send(Method::GET, "/Users?sortBy=userName&sortOrder=ascending", None).await;
-    let (_, desc) = s.send(Method::GET, "/Users?sortBy=userName&sortOrder=descending", None).await;
+    let (_, asc) = s
+        .send(
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=ascending",
+            None,
+        )
+        .await;
+    let (_, desc) = s
+        .send(
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=descending",
+            None,
+        )
+        .await;
     let mut a = names(&asc);
     let d = names(&desc);
-    assert_eq!(a, vec!["user000", "user001", "user002", "user003", "user004"]);
+    assert_eq!(
+        a,
+        vec!["user000", "user001", "user002", "user003", "user004"]
+    );
     a.reverse();
     assert_eq!(a, d);
 }
@@ -102,7 +125,11 @@ async fn filters_and_search() {
     assert!(l["Resources"][0].get("emails").is_none());
     s.create_group("G1", &[]).await;
     let (st, l) = s
-        .send(Method::POST, "/.search", Some(json!({"filter": "meta.created pr"})))
+        .send(
+            Method::POST,
+            "/.search",
+            Some(json!({"filter": "meta.created pr"})),
+        )
         .await;
     assert_eq!(st, 200, "{l}");
     assert_eq!(l["totalResults"], json!(7));

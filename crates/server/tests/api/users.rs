@@ -34,7 +34,10 @@ async fn create_read_replace_patch_delete() {
     assert_eq!(user["meta"]["location"], json!(location));
     assert_eq!(user["meta"]["version"], json!("W/\"1\""));
     assert_eq!(user["meta"]["resourceType"], json!("User"));
-    assert!(user.get("password").is_none(), "writeOnly never returned: {user}");
+    assert!(
+        user.get("password").is_none(),
+        "writeOnly never returned: {user}"
+    );
     assert_eq!(
         user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
         json!("701984")
@@ -68,7 +71,9 @@ async fn create_read_replace_patch_delete() {
         .send(
             Method::PATCH,
             &format!("/Users/{id}"),
-            Some(patch(json!([{"op": "replace", "path": "active", "value": false}]))),
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{patched}");
@@ -80,12 +85,18 @@ async fn create_read_replace_patch_delete() {
         .send(
             Method::PATCH,
             &format!("/Users/{id}"),
-            Some(patch(json!([{"op": "replace", "path": "active", "value": false}]))),
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
         )
         .await;
     assert_eq!(again["meta"]["version"], json!("W/\"3\""));
 
-    let r = s.req(Method::DELETE, &format!("/Users/{id}")).send().await.unwrap();
+    let r = s
+        .req(Method::DELETE, &format!("/Users/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (st, body) = s.send(Method::GET, &format!("/Users/{id}"), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -109,9 +120,12 @@ async fn concurrent_creates_of_one_user_name_give_one_201() {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let r = s.req(Method::POST, "/Users").body(
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "race"}).to_string(),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "race"})
+                .to_string(),
         );
-        tasks.push(tokio::spawn(async move { r.send().await.unwrap().status() }));
+        tasks.push(tokio::spawn(
+            async move { r.send().await.unwrap().status() },
+        ));
     }
     let mut created = 0;
     let mut conflicts = 0;
@@ -179,8 +193,13 @@ async fn concurrent_if_match_writes_have_one_winner() {
         let r = s
             .req(Method::PATCH, &format!("/Users/{id}"))
             .header("If-Match", "W/\"1\"")
-            .body(patch(json!([{"op": "replace", "path": "displayName", "value": format!("n{i}")}])).to_string());
-        tasks.push(tokio::spawn(async move { r.send().await.unwrap().status() }));
+            .body(
+                patch(json!([{"op": "replace", "path": "displayName", "value": format!("n{i}")}]))
+                    .to_string(),
+            );
+        tasks.push(tokio::spawn(
+            async move { r.send().await.unwrap().status() },
+        ));
     }
     let mut ok = 0;
     for t in tasks {
@@ -198,12 +217,24 @@ async fn concurrent_if_match_writes_have_one_winner() {
 async fn projection_keeps_id_and_schemas() {
     let s = TestServer::start().await;
     let id = id(&s.create_user("proj").await);
-    let (_, u) = s.send(Method::GET, &format!("/Users/{id}?attributes=userName"), None).await;
+    let (_, u) = s
+        .send(
+            Method::GET,
+            &format!("/Users/{id}?attributes=userName"),
+            None,
+        )
+        .await;
     assert_eq!(u["id"], json!(id));
     assert_eq!(u["userName"], json!("proj"));
     assert!(u.get("schemas").is_some());
     assert!(u.get("emails").is_none(), "{u}");
-    let (_, u) = s.send(Method::GET, &format!("/Users/{id}?excludedAttributes=emails"), None).await;
+    let (_, u) = s
+        .send(
+            Method::GET,
+            &format!("/Users/{id}?excludedAttributes=emails"),
+            None,
+        )
+        .await;
     assert!(u.get("emails").is_none());
     assert_eq!(u["userName"], json!("proj"));
 }
