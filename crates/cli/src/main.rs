@@ -77,6 +77,12 @@ struct ServeArgs {
     /// Seconds allowed for a whole request before 408.
     #[arg(long, env = "SCIMSYNC_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.as_secs())]
     request_timeout: u64,
+    /// Seconds allowed to receive a request's headers before the connection is closed.
+    #[arg(long, env = "SCIMSYNC_HEADER_TIMEOUT", default_value_t = Limits::default().header_timeout.as_secs())]
+    header_timeout: u64,
+    /// Open connections allowed from one client address.
+    #[arg(long, env = "SCIMSYNC_MAX_CONNECTIONS_PER_CLIENT", default_value_t = Limits::default().max_connections_per_client)]
+    max_connections_per_client: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -198,6 +204,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         bulk_max_operations: args.bulk_max_operations,
         bulk_max_payload: args.bulk_max_payload,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+        max_connections_per_client: args.max_connections_per_client.max(1),
         ..Limits::default()
     };
     let mut state = AppState::new(store, registry(), limits);

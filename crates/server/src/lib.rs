@@ -5,7 +5,6 @@
 //! Bulk operation behaves exactly like the single request it stands for), and render. All SCIM
 //! logic lives in the `scim` crate and all persistence behind the `store::Store` trait.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +42,12 @@ pub struct Limits {
     pub bulk_max_payload: usize,
     /// Most operations in one PATCH request.
     pub max_patch_operations: usize,
-    /// Time allowed to receive a whole request, headers and body.
+    /// Time allowed to handle a whole request, body included (408 after it).
     pub request_timeout: Duration,
+    /// Time allowed to receive a request's headers; a client that trickles them is cut off.
+    pub header_timeout: Duration,
+    /// Open connections allowed from one IP address; more are closed at once.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,8 @@ impl Default for Limits {
             bulk_max_payload: 4 * 1024 * 1024,
             max_patch_operations: 1000,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections_per_client: 256,
         }
     }
 }
@@ -127,16 +132,97 @@ async fn log_request(req: Request, next: Next) -> Response {
     res
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the application on `listener` until `shutdown` resolves, then stops accepting and
+/// drains in-flight requests.
+///
+/// The accept loop is ours rather than `axum::serve` because two defences need the connection:
+/// a header read timeout (a client sending one byte a second is cut off) and a cap on
+/// connections per client address.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let limits = state.limits.clone();
+    let service = TowerToHyperService::new(app(state));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let per_client = ConnectionCounter::default();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(guard) = per_client.acquire(peer.ip(), limits.max_connections_per_client) else {
+            tracing::warn!(client = %peer.ip(), "too many connections from one client; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(guard);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default, Clone)]
+struct ConnectionCounter(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+impl ConnectionCounter {
+    fn acquire(&self, ip: std::net::IpAddr, max: usize) -> Option<ConnectionGuard> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionGuard {
+            counter: self.clone(),
+            ip,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ConnectionGuard {
+    counter: ConnectionCounter,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut map = self.counter.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
