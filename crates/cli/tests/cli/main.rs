@@ -1,0 +1,5 @@
+//! The `scimsync` binary as people run it: real processes, real signals, real files.
+
+mod common;
+mod crash;
+mod serve;

@@ -1,0 +1,114 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn first_start_prints_a_token_and_sigterm_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut s = serve(&db);
+    let token = s
+        .first_token
+        .clone()
+        .expect("first start prints an admin token");
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{}/Users", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A token made by another process while the server runs works at once.
+    let other = create_token(&db, "acme");
+    let r = client
+        .post(format!("{}/Users", s.base))
+        .bearer_auth(&other)
+        .header("Content-Type", "application/scim+json")
+        .body(json!({"userName": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let health = client
+        .get(s.base.replace("/scim/v2", "/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    let pid = s.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait(&mut s.child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+
+    // Second start: no new token.
+    let mut again = serve(&db);
+    assert!(again.first_token.is_none());
+    let r = client
+        .get(format!("{}/Users", again.base))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["totalResults"], json!(1));
+    let _ = again.child.kill();
+    let _ = again.child.wait();
+}
+
+#[test]
+fn token_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let url = format!("sqlite://{}", db.display());
+    let secret = create_token(&db, "acme");
+    let out = scimsync()
+        .args(["token", "list", "--database", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(&secret), "secrets are never listed");
+    let id = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = scimsync()
+        .args(["token", "revoke", &id, "--database", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = scimsync()
+        .args(["token", "list", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("revoked"));
+    let out = scimsync()
+        .args(["token", "revoke", "nope", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+pub fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
