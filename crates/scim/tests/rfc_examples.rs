@@ -166,3 +166,18 @@ fn projection_of_the_full_user() {
         })
     );
 }
+
+/// RFC 7643 §2.2: canonicalValues "MAY" be used; a value outside them is accepted and kept.
+#[test]
+fn canonical_values_are_advisory() {
+    let registry = Registry::rfc7643();
+    let rt = registry.resource_type("User").unwrap();
+    let input = json!({
+        "userName": "bjensen",
+        "emails": [{"value": "b@example.com", "type": "internal"}],
+        "ims": [{"value": "babs", "type": "discord"}]
+    });
+    let out = validate(&registry, rt, &input, Mode::Create).unwrap();
+    assert_eq!(out["emails"][0]["type"], "internal");
+    assert_eq!(out["ims"][0]["type"], "discord");
+}
