@@ -677,10 +677,21 @@ impl Cursor {
 }
 
 impl Order {
-    /// The segments rows fall in: one, or values then missing values for a nullable column.
+    /// The segments rows fall in, in scan order: one, or for a nullable column values (0) and
+    /// missing values (1), missing last ascending and first descending (RFC 7644 §3.4.2.3:
+    /// descending is the exact reverse).
     fn segments(&self) -> &'static [u8] {
         match self {
-            Order::Expr { nullable: true, .. } => &[0, 1],
+            Order::Expr {
+                nullable: true,
+                desc: false,
+                ..
+            } => &[0, 1],
+            Order::Expr {
+                nullable: true,
+                desc: true,
+                ..
+            } => &[1, 0],
             _ => &[0],
         }
     }
@@ -700,12 +711,8 @@ impl Order {
             _ => Ordering::Equal,
         }
         .then(a.p.cmp(&b.p));
-        let within = if self.desc() {
-            within.reverse()
-        } else {
-            within
-        };
-        a.s.cmp(&b.s).then(within)
+        let all = a.s.cmp(&b.s).then(within);
+        if self.desc() { all.reverse() } else { all }
     }
 }
 
@@ -828,8 +835,11 @@ async fn scan(
     limit: i64,
 ) -> Result<Vec<(Pos, RowData)>> {
     let mut out = Vec::new();
-    let first = after.map_or(0, |p| p.s);
-    for &seg in order.segments().iter().filter(|s| **s >= first) {
+    let segments = order.segments();
+    let first = after
+        .and_then(|p| segments.iter().position(|s| *s == p.s))
+        .unwrap_or(0);
+    for &seg in &segments[first..] {
         let want = limit - out.len() as i64;
         if want <= 0 {
             break;
@@ -1636,10 +1646,7 @@ impl SqliteStore {
         for k in kinds {
             match plan::column(k, path) {
                 Some(Col::Email) => {
-                    return Ok(Order::Memory {
-                        path: path.clone(),
-                        desc,
-                    });
+                    return self.memory_order(kinds, path, desc);
                 }
                 Some(c) => cols.push((k.as_str(), Some(c))),
                 None => {
@@ -1649,10 +1656,7 @@ impl SqliteStore {
                         .and_then(|rt| self.registry.resolve(rt, path))
                         .is_some();
                     if known {
-                        return Ok(Order::Memory {
-                            path: path.clone(),
-                            desc,
-                        });
+                        return self.memory_order(kinds, path, desc);
                     }
                     // The type has no such attribute: its resources sort as missing values.
                     cols.push((k.as_str(), None));
@@ -1661,13 +1665,13 @@ impl SqliteStore {
         }
         let present: Vec<Col> = cols.iter().filter_map(|(_, c)| *c).collect();
         let Some(first) = present.first().copied() else {
-            return Ok(Order::Pk);
+            return Err(StoreError::Scim(scim::Error::InvalidValue(format!(
+                "sortBy names '{path}', which is not an attribute of {}",
+                kinds.join(" or ")
+            ))));
         };
         if present.iter().any(|c| c.is_time() != first.is_time()) {
-            return Ok(Order::Memory {
-                path: path.clone(),
-                desc,
-            });
+            return self.memory_order(kinds, path, desc);
         }
         if cols.iter().all(|(_, c)| *c == Some(first)) {
             return Ok(Order::Expr {
@@ -1692,118 +1696,235 @@ impl SqliteStore {
         })
     }
 
-    /// Sorts resources by an attribute in memory: by its primary (else first) value, compared
-    /// per the schema's type and `caseExact`, missing values last, ties in the scan's order.
+    /// An in-memory order, once the protocol crate agrees the path is sortable for every type
+    /// that defines it (a complex attribute without a sub-attribute is `invalidValue`).
+    fn memory_order(&self, kinds: &[String], path: &scim::AttrPath, desc: bool) -> Result<Order> {
+        for k in kinds {
+            if let Some(rt) = self.registry.resource_type(k)
+                && self.registry.resolve(rt, path).is_some()
+            {
+                scim::sort::SortBy::new(&self.registry, rt, path)?;
+            }
+        }
+        Ok(Order::Memory {
+            path: path.clone(),
+            desc,
+        })
+    }
+
+    /// Sorts resources by an attribute in memory with the protocol crate's sort keys, so the
+    /// order is RFC 7644's whatever the backend: missing values last ascending, first
+    /// descending; ties keep the scan's (creation) order.
     fn sort_in_memory(
         &self,
         rows: Vec<(i64, Stored)>,
         path: &scim::AttrPath,
         desc: bool,
     ) -> Vec<(i64, Stored)> {
-        let mut keyed: Vec<(Option<SortVal>, (i64, Stored))> = rows
-            .into_iter()
-            .map(|row| (sort_value(&self.registry, &row.1, path), row))
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| match (a, b) {
-            (Some(x), Some(y)) if desc => y.cmp(x),
-            (Some(x), Some(y)) => x.cmp(y),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        });
+        let registry = &*self.registry;
+        let mut by_kind: Vec<(String, Option<scim::sort::SortBy<'_>>)> = Vec::new();
+        let mut keyed: Vec<(scim::sort::SortKey, (i64, Stored))> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let sort_by = match by_kind.iter().find(|(k, _)| *k == row.1.kind) {
+                Some((_, s)) => *s,
+                None => {
+                    let s = registry
+                        .resource_type(&row.1.kind)
+                        .and_then(|rt| scim::sort::SortBy::new(registry, rt, path).ok());
+                    by_kind.push((row.1.kind.clone(), s));
+                    s
+                }
+            };
+            let key = sort_by.map_or(scim::sort::SortKey::Missing, |s| {
+                s.key(&resource_json(&row.1))
+            });
+            keyed.push((key, row));
+        }
+        let order = if desc {
+            scim::sort::SortOrder::Descending
+        } else {
+            scim::sort::SortOrder::Ascending
+        };
+        keyed.sort_by(|(a, _), (b, _)| a.cmp_in(b, order));
         keyed.into_iter().map(|(_, row)| row).collect()
     }
 }
 
-/// A sort key with a total order (the schema's comparison, made total so sorting can never
-/// meet an inconsistent comparator).
-#[derive(Debug, Clone, PartialEq)]
-enum SortVal {
-    Bool(bool),
-    Num(f64),
-    Time(i128),
-    Text(String),
-}
+#[cfg(test)]
+mod tests {
+    //! Query plans: every request shape the benchmarks measure is an index search, never a
+    //! scan of the tenant.
 
-impl Eq for SortVal {}
+    use super::*;
 
-impl PartialOrd for SortVal {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let s = SqliteStore::open(path.to_str().unwrap(), Arc::new(scim::Registry::rfc7643()))
+            .await
+            .unwrap();
+        (s, dir)
     }
-}
 
-impl Ord for SortVal {
-    fn cmp(&self, other: &Self) -> Ordering {
-        fn rank(v: &SortVal) -> u8 {
-            match v {
-                SortVal::Bool(_) => 0,
-                SortVal::Num(_) => 1,
-                SortVal::Time(_) => 2,
-                SortVal::Text(_) => 3,
-            }
-        }
-        match (self, other) {
-            (SortVal::Bool(a), SortVal::Bool(b)) => a.cmp(b),
-            (SortVal::Num(a), SortVal::Num(b)) => a.total_cmp(b),
-            (SortVal::Time(a), SortVal::Time(b)) => a.cmp(b),
-            (SortVal::Text(a), SortVal::Text(b)) => a.cmp(b),
-            _ => rank(self).cmp(&rank(other)),
-        }
+    async fn explain(s: &SqliteStore, text: &str, binds: &[Bind]) -> Vec<String> {
+        let mut conn = s.readers.acquire().await.unwrap();
+        let rows = bind_all(sqlx::query(&format!("EXPLAIN QUERY PLAN {text}")), binds)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<String, _>(3)).collect()
     }
-}
 
-/// The value a resource sorts by: RFC 7644 §3.4.2.3 sorts a multi-valued attribute by its
-/// primary value, else by its first; complex values by their `value`.
-fn sort_value(registry: &scim::Registry, s: &Stored, path: &scim::AttrPath) -> Option<SortVal> {
-    use scim::schema::AttrType;
-    let rt = registry.resource_type(&s.kind)?;
-    let resolved = registry.resolve(rt, path)?;
-    let mut attr = resolved.target();
-    let json = resource_json(s);
-    let mut values = scim::path::values_at(&json, registry, rt, path);
-    if attr.kind == AttrType::Complex {
-        let sub = attr.sub_attribute("value")?;
-        let primary = values
-            .iter()
-            .position(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
-            .unwrap_or(0);
-        values = values
-            .get(primary)
-            .and_then(|v| v.as_object())
-            .and_then(|o| scim::path::get_ci(o, &sub.name))
-            .into_iter()
-            .collect();
-        attr = sub;
-    } else if values.len() > 1 && path.sub.is_some() {
-        // `emails.value`: the value of the primary element, when one is marked.
-        let elements = scim::path::values_at(&json, registry, rt, &path.parent());
-        if let Some(p) = elements
-            .iter()
-            .position(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
-            && let Some(v) = elements[p]
-                .as_object()
-                .and_then(|o| scim::path::get_ci(o, path.sub.as_deref().unwrap_or_default()))
-        {
-            values = vec![v];
-        }
+    /// No full scan of a table or index.
+    fn assert_searches(plan: &[String], what: &str) {
+        assert!(
+            plan.iter().all(|l| !l.starts_with("SCAN")),
+            "{what}: {plan:?}"
+        );
     }
-    let v = values.first()?;
-    match attr.kind {
-        AttrType::String | AttrType::Reference => v.as_str().map(|t| {
-            SortVal::Text(if attr.case_exact {
-                t.to_owned()
-            } else {
-                plan::fold(t)
-            })
-        }),
-        AttrType::Binary => v.as_str().map(|t| SortVal::Text(t.to_owned())),
-        AttrType::Boolean => v.as_bool().map(SortVal::Bool),
-        AttrType::Integer | AttrType::Decimal => v.as_f64().map(SortVal::Num),
-        AttrType::DateTime => v
-            .as_str()
-            .and_then(plan::parse_datetime)
-            .map(|t| SortVal::Time(t.unix_timestamp_nanos())),
-        AttrType::Complex => None,
+
+    /// A page straight off an index: no scan, and no sort of the whole set before the LIMIT.
+    fn assert_streams(plan: &[String], what: &str) {
+        assert_searches(plan, what);
+        assert!(
+            plan.iter().all(|l| !l.contains("TEMP B-TREE")),
+            "{what}: {plan:?}"
+        );
+    }
+
+    async fn list_plan(
+        s: &SqliteStore,
+        filter: &str,
+        sort: Option<&str>,
+        cursor: bool,
+    ) -> Vec<String> {
+        let kinds = vec!["User".to_owned()];
+        let query = Query {
+            filter: (!filter.is_empty()).then(|| scim::Filter::parse(filter).unwrap()),
+            sort_by: sort.map(|p| scim::AttrPath::parse(p).unwrap()),
+            ..Query::default()
+        };
+        let plan = query.filter.as_ref().map(|f| plan::plan(f, 1, &["User"]));
+        let order = s.order(&kinds, &query).unwrap();
+        let base = Base::new(
+            TenantId(1),
+            &kinds,
+            plan.as_ref().and_then(|p| p.condition.as_ref()),
+        );
+        let after = Pos {
+            s: 0,
+            k: match &order {
+                Order::Expr { text: true, .. } => Key::Text("m".into()),
+                Order::Expr { .. } => Key::Int(5),
+                _ => Key::Null,
+            },
+            p: 10,
+        };
+        let (text, binds) = segment_sql(&base, &order, 0, cursor.then_some(&after), 0, 100);
+        explain(s, &text, &binds).await
+    }
+
+    #[tokio::test]
+    async fn hot_queries_use_indexes() {
+        let (s, _dir) = store().await;
+        let plan = explain(
+            &s,
+            &format!(
+                "SELECT {COLS} FROM resources r WHERE r.tenant = ? AND r.kind = ? AND r.id = ?"
+            ),
+            &[
+                Bind::Int(1),
+                Bind::Text("User".into()),
+                Bind::Text("x".into()),
+            ],
+        )
+        .await;
+        assert_searches(&plan, "get by id");
+        for f in [
+            r#"userName eq "bjensen""#,
+            r#"externalId eq "e1""#,
+            r#"emails.value eq "a@b.c""#,
+            r#"emails[type eq "work" and value eq "a@b.c"]"#,
+            r#"meta.lastModified gt "2024-01-01T00:00:00Z""#,
+            r#"userName sw "bj""#,
+            r#"active eq true and userName eq "x""#,
+            r#"userName eq "a" or externalId eq "b""#,
+            r#"displayName eq "Barbara""#,
+        ] {
+            assert_searches(&list_plan(&s, f, None, false).await, f);
+        }
+        for (sort, cursor) in [
+            (None, false),
+            (None, true),
+            (Some("userName"), false),
+            (Some("userName"), true),
+            (Some("externalId"), true),
+            (Some("meta.lastModified"), true),
+        ] {
+            let plan = list_plan(&s, "", sort, cursor).await;
+            assert_streams(&plan, &format!("page sorted by {sort:?}, cursor {cursor}"));
+        }
+        let plan = explain(
+            &s,
+            "SELECT r.id, r.kind, r.display FROM members m JOIN resources r ON r.pk = m.member_pk \
+             WHERE m.group_pk = ? ORDER BY m.member_pk",
+            &[Bind::Int(1)],
+        )
+        .await;
+        assert_searches(&plan, "members of a group");
+    }
+
+    #[test]
+    fn positions_order_like_the_sql() {
+        let asc = Order::Expr {
+            sql: "r.external_id".into(),
+            text: true,
+            nullable: true,
+            desc: false,
+        };
+        let pos = |s, k: Option<&str>, p| Pos {
+            s,
+            k: k.map_or(Key::Null, |k| Key::Text(k.into())),
+            p,
+        };
+        assert_eq!(
+            asc.cmp(&pos(0, Some("a"), 9), &pos(0, Some("b"), 1)),
+            Ordering::Less
+        );
+        assert_eq!(
+            asc.cmp(&pos(0, Some("z"), 9), &pos(1, None, 1)),
+            Ordering::Less
+        );
+        let desc = Order::Expr {
+            sql: "r.external_id".into(),
+            text: true,
+            nullable: true,
+            desc: true,
+        };
+        assert_eq!(
+            desc.cmp(&pos(1, None, 1), &pos(0, Some("z"), 9)),
+            Ordering::Less
+        );
+        assert_eq!(
+            desc.cmp(&pos(0, Some("b"), 1), &pos(0, Some("a"), 9)),
+            Ordering::Less
+        );
+        assert_eq!(desc.segments(), &[1, 0]);
+    }
+
+    #[test]
+    fn indexed_columns_come_from_the_canonical_document() {
+        let doc = json!({"userName": "BJensen", "displayName": "Ba", "externalId": "e",
+                         "active": true,
+                         "emails": [{"value": "A@B.c"}, {"value": "a@b.C"}, {"type": "x"}]});
+        let ix = Indexed::of("User", &doc);
+        assert_eq!(ix.name.as_deref(), Some("BJensen"));
+        assert_eq!(ix.name_lc().as_deref(), Some("bjensen"));
+        assert_eq!(ix.display_lc.as_deref(), Some("ba"));
+        assert_eq!(ix.active, Some(true));
+        assert_eq!(ix.emails.into_iter().collect::<Vec<_>>(), vec!["a@b.c"]);
+        let ix = Indexed::of("Group", &json!({"displayName": "Admins"}));
+        assert_eq!(ix.name_lc().as_deref(), Some("admins"));
+        assert_eq!(ix.display_lc, None);
     }
 }
