@@ -63,6 +63,8 @@ pub enum Col {
     LastModified,
     /// `emails.value`, through the `emails` table (lower-cased).
     Email,
+    /// `members.value` of a Group, through the `members` table.
+    Member,
 }
 
 impl Col {
@@ -76,6 +78,7 @@ impl Col {
             Col::Created => "r.created",
             Col::LastModified => "r.last_modified",
             Col::Email => "e.value_lc",
+            Col::Member => "x.id",
         }
     }
 
@@ -144,6 +147,7 @@ pub fn column(kind: &str, path: &AttrPath) -> Option<Col> {
         "User" if sub.is_none() && is("active") => Some(Col::Active),
         "User" if is("emails") && (sub.is_none() || sub_is("value")) => Some(Col::Email),
         "Group" if sub.is_none() && is("displayName") => Some(Col::NameLc),
+        "Group" if is("members") && (sub.is_none() || sub_is("value")) => Some(Col::Member),
         _ => None,
     }
 }
@@ -212,15 +216,15 @@ fn node(filter: &Filter, tenant: i64, kinds: &[&str]) -> Option<Node> {
             attr,
             filter: inner,
         } => per_kind(kinds, |kind| {
-            (column(
-                kind,
-                &AttrPath {
-                    sub: None,
-                    ..attr.clone()
-                },
-            )? == Col::Email)
-                .then(|| email_narrowing(inner, tenant))
-                .flatten()
+            let whole = AttrPath {
+                sub: None,
+                ..attr.clone()
+            };
+            match column(kind, &whole)? {
+                Col::Email => element_narrowing(inner, tenant, email_lookup),
+                Col::Member => element_narrowing(inner, tenant, member_lookup),
+                _ => None,
+            }
         }),
     }
 }
@@ -286,8 +290,20 @@ fn exact(text: impl Into<String>, binds: Vec<Bind>) -> Option<Node> {
 
 /// One comparison or presence test on an indexed column.
 fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
-    if col == Col::Email {
-        return email_leaf(filter, tenant);
+    if matches!(col, Col::Email | Col::Member) {
+        let Filter::Compare {
+            op,
+            value: CompValue::String(s),
+            ..
+        } = filter
+        else {
+            return None;
+        };
+        return if col == Col::Email {
+            email_lookup(*op, s, tenant)
+        } else {
+            member_lookup(*op, s, tenant)
+        };
     }
     let c = col.sql();
     let (op, value) = match filter {
@@ -299,7 +315,7 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
                 Col::Created | Col::LastModified => exact("1", vec![]),
                 // A stored `active` that is not a boolean is NULL in the column but may still be
                 // "present" to the evaluator.
-                Col::Active | Col::Email => None,
+                Col::Active | Col::Email | Col::Member => None,
             };
         }
         Filter::Compare { op, value, .. } => (*op, value),
@@ -440,18 +456,6 @@ fn time_leaf(c: &str, op: CompareOp, v: OffsetDateTime) -> Option<Node> {
 }
 
 /// `emails.value <op> "x"` (or `emails <op> "x"`): the candidates holding such an address.
-fn email_leaf(filter: &Filter, tenant: i64) -> Option<Node> {
-    let Filter::Compare {
-        op,
-        value: CompValue::String(s),
-        ..
-    } = filter
-    else {
-        return None;
-    };
-    email_lookup(*op, s, tenant)
-}
-
 fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
     if !matches!(op, CompareOp::Eq | CompareOp::Sw) {
         return None;
@@ -469,8 +473,27 @@ fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
     })
 }
 
-/// Narrowing for `emails[<filter>]` from the `value eq/sw` tests it requires.
-fn email_narrowing(filter: &Filter, tenant: i64) -> Option<Node> {
+/// `members.value eq "x"` (or `members eq "x"`): the groups with that member, found from the
+/// membership table's reverse index without reading any group's member list. Exact: member ids
+/// are ids this store generated (lower-case UUIDs), so comparing with the folded literal is the
+/// evaluator's case-insensitive `eq` (`members.value` is not caseExact).
+fn member_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
+    (op == CompareOp::Eq).then(|| Node {
+        text: "r.pk IN (SELECT m.group_pk FROM members m JOIN resources x ON x.pk = m.member_pk \
+               WHERE x.tenant = ? AND x.kind IN ('User', 'Group') AND x.id = ?)"
+            .to_owned(),
+        binds: vec![Bind::Int(tenant), Bind::Text(fold(literal))],
+        exact: true,
+    })
+}
+
+/// Narrowing for `emails[<filter>]` / `members[<filter>]` from the `value` tests the element
+/// filter requires; exact only when the element filter is that one test.
+fn element_narrowing(
+    filter: &Filter,
+    tenant: i64,
+    lookup: fn(CompareOp, &str, i64) -> Option<Node>,
+) -> Option<Node> {
     match filter {
         Filter::Compare {
             path,
@@ -480,21 +503,31 @@ fn email_narrowing(filter: &Filter, tenant: i64) -> Option<Node> {
             && path.sub.is_none()
             && path.name.eq_ignore_ascii_case("value") =>
         {
-            email_lookup(*op, s, tenant)
+            lookup(*op, s, tenant)
         }
-        Filter::And(l, r) => match (email_narrowing(l, tenant), email_narrowing(r, tenant)) {
-            (Some(a), Some(b)) => Some(join(a, "AND", b)),
-            (Some(a), None) | (None, Some(a)) => Some(a),
-            (None, None) => None,
-        },
-        Filter::Or(l, r) => Some(join(
-            email_narrowing(l, tenant)?,
-            "OR",
-            email_narrowing(r, tenant)?,
-        )),
+        Filter::And(l, r) => {
+            match (
+                element_narrowing(l, tenant, lookup),
+                element_narrowing(r, tenant, lookup),
+            ) {
+                (Some(a), Some(b)) => Some(Node {
+                    exact: false,
+                    ..join(a, "AND", b)
+                }),
+                (Some(a), None) | (None, Some(a)) => Some(Node { exact: false, ..a }),
+                (None, None) => None,
+            }
+        }
+        Filter::Or(l, r) => {
+            let n = join(
+                element_narrowing(l, tenant, lookup)?,
+                "OR",
+                element_narrowing(r, tenant, lookup)?,
+            );
+            Some(Node { exact: false, ..n })
+        }
         _ => None,
     }
-    .map(|n| Node { exact: false, ..n })
 }
 
 /// An RFC 3339 instant, or one without an offset taken as UTC, as the evaluator reads literals.

@@ -1645,7 +1645,7 @@ impl SqliteStore {
         let mut cols = Vec::new();
         for k in kinds {
             match plan::column(k, path) {
-                Some(Col::Email) => {
+                Some(Col::Email | Col::Member) => {
                     return self.memory_order(kinds, path, desc);
                 }
                 Some(c) => cols.push((k.as_str(), Some(c))),
@@ -1714,7 +1714,8 @@ impl SqliteStore {
 
     /// Sorts resources by an attribute in memory with the protocol crate's sort keys, so the
     /// order is RFC 7644's whatever the backend: missing values last ascending, first
-    /// descending; ties keep the scan's (creation) order.
+    /// descending. Ties are in creation order ascending and, descending being the exact
+    /// reverse, in reverse creation order descending, as the SQL orders break them by `pk`.
     fn sort_in_memory(
         &self,
         rows: Vec<(i64, Stored)>,
@@ -1740,12 +1741,10 @@ impl SqliteStore {
             });
             keyed.push((key, row));
         }
-        let order = if desc {
-            scim::sort::SortOrder::Descending
-        } else {
-            scim::sort::SortOrder::Ascending
-        };
-        keyed.sort_by(|(a, _), (b, _)| a.cmp_in(b, order));
+        keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
+        if desc {
+            keyed.reverse();
+        }
         keyed.into_iter().map(|(_, row)| row).collect()
     }
 }

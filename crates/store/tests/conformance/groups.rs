@@ -376,6 +376,19 @@ async fn filters_on_members_are_evaluated() {
         assert_eq!(list_names(s, t, Some("Group"), &q).await, vec!["With"]);
         let q = query(r#"groups.value pr and userName eq "bjensen""#);
         assert_eq!(list_names(s, t, Some("User"), &q).await, vec!["bjensen"]);
+        // Ids compare case-insensitively (members.value is not caseExact).
+        let q = query(&format!(
+            r#"members.value eq "{}" or members eq "nobody""#,
+            u.id.to_uppercase()
+        ));
+        assert_eq!(list_names(s, t, Some("Group"), &q).await, vec!["With"]);
+        let q = query(&format!(
+            r#"members[type eq "User" and value eq "{}"]"#,
+            u.id
+        ));
+        assert_eq!(list_names(s, t, Some("Group"), &q).await, vec!["With"]);
+        let q = query(&format!(r#"not (members[value eq "{}"])"#, u.id));
+        assert_eq!(list_names(s, t, Some("Group"), &q).await, vec!["Without"]);
         // The page does not carry members unless the query loads them.
         let page = s
             .list(
