@@ -541,46 +541,23 @@ async fn add_member(
     Ok((done.rows_affected() > 0, member))
 }
 
+/// One statement whatever the number of addresses: the folded values go in as a JSON array.
 async fn insert_emails(
     conn: &mut SqliteConnection,
     tenant: TenantId,
     pk: i64,
     emails: &BTreeSet<String>,
 ) -> Result<()> {
-    for e in emails {
-        sqlx::query("INSERT INTO emails (tenant, resource, value_lc) VALUES (?, ?, ?)")
-            .bind(tenant.0)
-            .bind(pk)
-            .bind(e)
-            .execute(&mut *conn)
-            .await?;
+    if emails.is_empty() {
+        return Ok(());
     }
-    Ok(())
-}
-
-async fn append_change(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    kind: &str,
-    id: &str,
-    op: ChangeOp,
-    version: i64,
-    at: i64,
-) -> Result<()> {
-    let op = match op {
-        ChangeOp::Create => "create",
-        ChangeOp::Update => "update",
-        ChangeOp::Delete => "delete",
-    };
+    let list = serde_json::to_string(emails).unwrap_or_else(|_| "[]".into());
     sqlx::query(
-        "INSERT INTO changes (tenant, kind, id, op, version, at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO emails (tenant, resource, value_lc) SELECT ?, ?, value FROM json_each(?)",
     )
     .bind(tenant.0)
-    .bind(kind)
-    .bind(id)
-    .bind(op)
-    .bind(version)
-    .bind(at)
+    .bind(pk)
+    .bind(list)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1068,15 +1045,7 @@ impl Store for SqliteStore {
                 added.push(member);
             }
         }
-        sqlx::query(
-            "INSERT INTO resource_counts (tenant, kind, n) VALUES (?, ?, 1) \
-             ON CONFLICT (tenant, kind) DO UPDATE SET n = n + 1",
-        )
-        .bind(tenant.0)
-        .bind(&kind)
-        .execute(&mut *tx)
-        .await?;
-        append_change(&mut tx, tenant, &kind, &id, ChangeOp::Create, 1, now).await?;
+        // The change-feed entry and the count come from the insert trigger.
         tx.commit().await?;
         let at = from_ms(now)?;
         Ok(Stored {
@@ -1140,39 +1109,7 @@ impl Store for SqliteStore {
         load_extras(&mut tx, pk, &mut current, load).await?;
         let change = modify(&current)?;
 
-        let mut changed = false;
-        if let Some(doc) = change.doc
-            && doc != current.doc
-        {
-            let ix = Indexed::of(&kind, &doc);
-            let text = serde_json::to_string(&doc)
-                .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
-            sqlx::query(
-                "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, display_lc = ?, \
-                 display = ?, active = ? WHERE pk = ?",
-            )
-            .bind(&text)
-            .bind(&ix.external_id)
-            .bind(ix.name_lc())
-            .bind(&ix.display_lc)
-            .bind(&ix.name)
-            .bind(ix.active)
-            .bind(pk)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, &kind, &ix))?;
-            let old = Indexed::of(&kind, &current.doc);
-            if old.emails != ix.emails {
-                sqlx::query("DELETE FROM emails WHERE resource = ?")
-                    .bind(pk)
-                    .execute(&mut *tx)
-                    .await?;
-                insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
-            }
-            current.doc = doc;
-            changed = true;
-        }
-
+        let new_doc = change.doc.filter(|d| *d != current.doc);
         let mut members_changed = false;
         for delta in &change.members {
             if kind != "Group" {
@@ -1210,28 +1147,54 @@ impl Store for SqliteStore {
                 }
             }
         }
-        changed |= members_changed;
-
-        if changed {
+        if new_doc.is_some() || members_changed {
+            // One statement writes the document, its indexed columns and the new version; the
+            // update trigger appends the change.
             let now = self.now_ms();
             current.version += 1;
             current.last_modified = from_ms(now)?;
-            sqlx::query("UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?")
-                .bind(current.version)
-                .bind(now)
-                .bind(pk)
-                .execute(&mut *tx)
-                .await?;
-            append_change(
-                &mut tx,
-                tenant,
-                &kind,
-                id,
-                ChangeOp::Update,
-                current.version,
-                now,
-            )
-            .await?;
+            match new_doc {
+                Some(doc) => {
+                    let ix = Indexed::of(&kind, &doc);
+                    let text = serde_json::to_string(&doc).map_err(|e| {
+                        StoreError::Database(format!("document does not serialise: {e}"))
+                    })?;
+                    sqlx::query(
+                        "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, \
+                         display_lc = ?, display = ?, active = ?, version = ?, last_modified = ? \
+                         WHERE pk = ?",
+                    )
+                    .bind(&text)
+                    .bind(&ix.external_id)
+                    .bind(ix.name_lc())
+                    .bind(&ix.display_lc)
+                    .bind(&ix.name)
+                    .bind(ix.active)
+                    .bind(current.version)
+                    .bind(now)
+                    .bind(pk)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, &kind, &ix))?;
+                    let old = Indexed::of(&kind, &current.doc);
+                    if old.emails != ix.emails {
+                        sqlx::query("DELETE FROM emails WHERE resource = ?")
+                            .bind(pk)
+                            .execute(&mut *tx)
+                            .await?;
+                        insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
+                    }
+                    current.doc = doc;
+                }
+                None => {
+                    sqlx::query("UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?")
+                        .bind(current.version)
+                        .bind(now)
+                        .bind(pk)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
         if load.members && kind == "Group" {
             if members_changed || current.members.is_none() {
@@ -1270,50 +1233,21 @@ impl Store for SqliteStore {
             });
         };
         check(precondition, row.version)?;
-        let now = self.now_ms();
-        let parents = sqlx::query(
+        // Each group that loses the resource as a member gets a new version (the update
+        // trigger records it); memberships in both directions and email index rows then go by
+        // ON DELETE CASCADE, and the delete trigger records the deletion.
+        sqlx::query(
             "UPDATE resources SET version = version + 1, last_modified = ? \
-             WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?) \
-             RETURNING kind, id, version",
+             WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
         )
-        .bind(now)
+        .bind(self.now_ms())
         .bind(row.pk)
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-        for p in &parents {
-            let (pkind, pid, pversion): (String, String, i64) =
-                (p.try_get(0)?, p.try_get(1)?, p.try_get(2)?);
-            append_change(
-                &mut tx,
-                tenant,
-                &pkind,
-                &pid,
-                ChangeOp::Update,
-                pversion,
-                now,
-            )
-            .await?;
-        }
-        // Memberships in both directions and email index rows go by ON DELETE CASCADE.
         sqlx::query("DELETE FROM resources WHERE pk = ?")
             .bind(row.pk)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE resource_counts SET n = n - 1 WHERE tenant = ? AND kind = ?")
-            .bind(tenant.0)
-            .bind(&kind)
-            .execute(&mut *tx)
-            .await?;
-        append_change(
-            &mut tx,
-            tenant,
-            &kind,
-            id,
-            ChangeOp::Delete,
-            row.version,
-            now,
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -12,9 +12,9 @@
 --   other table refers to resources by it (8 bytes instead of a 36-byte UUID).
 -- * Group membership is a table of (group, member) rows: adding or removing one member touches
 --   one row and two index entries whatever the group's size.
--- * The change feed is appended in the same transaction as each write; AUTOINCREMENT keeps
---   sequence numbers from ever being reused after the newest entries are deleted, which a
---   consumer's watermark relies on.
+-- * The change feed is appended in the same transaction as each write, by triggers (below);
+--   AUTOINCREMENT keeps sequence numbers from ever being reused after the newest entries are
+--   deleted, which a consumer's watermark relies on.
 
 CREATE TABLE tenants (
     id      INTEGER PRIMARY KEY,
@@ -106,6 +106,34 @@ CREATE TABLE changes (
     at      INTEGER NOT NULL
 );
 CREATE INDEX changes_by_tenant ON changes (tenant, seq);
+
+-- The feed and the counts are kept by triggers, so no write path can forget them and a write
+-- costs no extra round trip for them. An update is recorded when the version moves, which the
+-- store does exactly when something changed (a resource's own document or membership, or a
+-- group losing a deleted member). `at` of a deletion is the database's clock: the row, and with
+-- it the store's timestamp, is gone.
+CREATE TRIGGER resources_created AFTER INSERT ON resources
+BEGIN
+    INSERT INTO changes (tenant, kind, id, op, version, at)
+        VALUES (NEW.tenant, NEW.kind, NEW.id, 'create', NEW.version, NEW.last_modified);
+    INSERT INTO resource_counts (tenant, kind, n) VALUES (NEW.tenant, NEW.kind, 1)
+        ON CONFLICT (tenant, kind) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER resources_updated AFTER UPDATE OF version ON resources
+WHEN NEW.version <> OLD.version
+BEGIN
+    INSERT INTO changes (tenant, kind, id, op, version, at)
+        VALUES (NEW.tenant, NEW.kind, NEW.id, 'update', NEW.version, NEW.last_modified);
+END;
+
+CREATE TRIGGER resources_deleted AFTER DELETE ON resources
+BEGIN
+    INSERT INTO changes (tenant, kind, id, op, version, at)
+        VALUES (OLD.tenant, OLD.kind, OLD.id, 'delete', OLD.version,
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    UPDATE resource_counts SET n = n - 1 WHERE tenant = OLD.tenant AND kind = OLD.kind;
+END;
 
 -- Not created yet, a note for the provisioning engine's migration: sync jobs will live in a
 -- `jobs` table (id, tenant, name, config JSON, watermark = last change seq consumed,
