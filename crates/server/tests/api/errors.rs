@@ -219,3 +219,46 @@ async fn connections_per_client_are_capped() {
         "third connection should be closed"
     );
 }
+
+#[tokio::test]
+async fn duplicate_keys_invalid_utf8_and_huge_values() {
+    let s = TestServer::start().await;
+    let r = s
+        .req(Method::POST, "/Users")
+        .body(r#"{"userName": "a", "userName": "b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, e) = split(r).await;
+    assert_error(&e, 400, Some("invalidSyntax"));
+    assert!(
+        e["detail"].as_str().unwrap().contains("appears twice"),
+        "{e}"
+    );
+
+    let mut bytes = br#"{"userName": "#.to_vec();
+    bytes.extend_from_slice(&[b'"', 0xff, 0xfe, b'"', b'}']);
+    let r = s
+        .req(Method::POST, "/Users")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, e) = split(r).await;
+    assert_error(&e, 400, Some("invalidSyntax"));
+
+    let big = "x".repeat(512 * 1024);
+    let (st, e) = s
+        .send(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "big", "displayName": big})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_error(&e, 400, Some("invalidValue"));
+    // Nothing half-written: the userName is still free.
+    s.create_user("big").await;
+}
