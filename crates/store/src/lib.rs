@@ -252,6 +252,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         doc: Value,
         members: Vec<String>,
     ) -> Result<Stored>;
+    /// Creates several resources of one type as independent creates (each succeeds or fails on
+    /// its own, in order), stopping once `max_errors` have failed; later items are then absent
+    /// from the result. An `Err` of the whole call is a database failure (the SQLite backend then
+    /// created none of them). Backends make this cheaper than a loop, with one transaction for
+    /// the batch; the default is the loop, so a backend without a faster path is still correct.
+    async fn create_many(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        items: Vec<(Value, Vec<String>)>,
+        max_errors: Option<usize>,
+    ) -> Result<Vec<Result<Stored>>> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut errors = 0;
+        for (doc, members) in items {
+            if max_errors.is_some_and(|max| errors >= max) {
+                break;
+            }
+            match self.create(tenant, kind, doc, members).await {
+                Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => return Err(e),
+                Err(e) => {
+                    errors += 1;
+                    out.push(Err(e));
+                }
+                Ok(s) => out.push(Ok(s)),
+            }
+        }
+        Ok(out)
+    }
     async fn get(
         &self,
         tenant: TenantId,

@@ -563,6 +563,82 @@ async fn insert_emails(
     Ok(())
 }
 
+/// Inserts one new resource inside the caller's write transaction. Members are resolved before
+/// anything is written, and the resource row is one statement, so a failed item leaves no trace
+/// even without a savepoint. A new group has no parents, so its members cannot close a cycle.
+async fn insert_resource(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    kind: &str,
+    doc: Value,
+    members: &[String],
+    now: i64,
+) -> Result<Stored> {
+    if !members.is_empty() && kind != "Group" {
+        return Err(StoreError::InvalidMember(format!(
+            "a {kind} has no members"
+        )));
+    }
+    let mut resolved: Vec<(i64, Member)> = Vec::with_capacity(members.len());
+    for m in members {
+        if resolved.iter().any(|(_, r)| r.value == *m) {
+            continue;
+        }
+        match resolve_member(conn, tenant, m).await? {
+            Some(found) => resolved.push(found),
+            None => {
+                return Err(StoreError::InvalidMember(format!(
+                    "member '{m}' does not exist"
+                )));
+            }
+        }
+    }
+    let ix = Indexed::of(kind, &doc);
+    let text = serde_json::to_string(&doc)
+        .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    // The change-feed entry and the count come from the insert trigger.
+    let pk: i64 = sqlx::query_scalar(
+        "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
+         display, active, created, last_modified, doc) \
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+    )
+    .bind(tenant.0)
+    .bind(kind)
+    .bind(&id)
+    .bind(&ix.external_id)
+    .bind(ix.name_lc())
+    .bind(&ix.display_lc)
+    .bind(&ix.name)
+    .bind(ix.active)
+    .bind(now)
+    .bind(now)
+    .bind(&text)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| write_error(e, kind, &ix))?;
+    insert_emails(conn, tenant, pk, &ix.emails).await?;
+    for (member, _) in &resolved {
+        sqlx::query("INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)")
+            .bind(tenant.0)
+            .bind(pk)
+            .bind(member)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let at = from_ms(now)?;
+    Ok(Stored {
+        members: (kind == "Group").then(|| resolved.into_iter().map(|(_, m)| m).collect()),
+        groups: (kind == "User").then(Vec::new),
+        kind: kind.to_owned(),
+        id,
+        version: 1,
+        created: at,
+        last_modified: at,
+        doc,
+    })
+}
+
 fn check(precondition: Precondition, current: i64) -> Result<()> {
     match precondition {
         Precondition::Version(v) if v != current => Err(StoreError::PreconditionFailed { current }),
@@ -1007,57 +1083,42 @@ impl Store for SqliteStore {
         members: Vec<String>,
     ) -> Result<Stored> {
         let kind = self.known_kind(kind)?;
-        if !members.is_empty() && kind != "Group" {
-            return Err(StoreError::InvalidMember(format!(
-                "a {kind} has no members"
-            )));
-        }
-        let ix = Indexed::of(&kind, &doc);
-        let text = serde_json::to_string(&doc)
-            .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = self.now_ms();
         let mut tx = self.write().await?;
-        let pk: i64 = sqlx::query_scalar(
-            "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
-             display, active, created, last_modified, doc) \
-             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
-        )
-        .bind(tenant.0)
-        .bind(&kind)
-        .bind(&id)
-        .bind(&ix.external_id)
-        .bind(ix.name_lc())
-        .bind(&ix.display_lc)
-        .bind(&ix.name)
-        .bind(ix.active)
-        .bind(now)
-        .bind(now)
-        .bind(&text)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| write_error(e, &kind, &ix))?;
-        insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
-        let mut added = Vec::new();
-        for m in &members {
-            let (new, member) = add_member(&mut tx, tenant, (pk, &id), m).await?;
-            if new {
-                added.push(member);
+        let stored = insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// All items in one write transaction: one commit (one WAL append) for the batch instead of
+    /// one per resource. Items stay independent because every way an item can fail is detected
+    /// before it writes (members) or by the single statement that writes it (uniqueness), which
+    /// SQLite rolls back alone; only a database failure aborts the batch.
+    async fn create_many(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        items: Vec<(Value, Vec<String>)>,
+        max_errors: Option<usize>,
+    ) -> Result<Vec<Result<Stored>>> {
+        let kind = self.known_kind(kind)?;
+        let mut tx = self.write().await?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut errors = 0;
+        for (doc, members) in items {
+            if max_errors.is_some_and(|max| errors >= max) {
+                break;
+            }
+            match insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await {
+                Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => return Err(e),
+                Err(e) => {
+                    errors += 1;
+                    out.push(Err(e));
+                }
+                Ok(s) => out.push(Ok(s)),
             }
         }
-        // The change-feed entry and the count come from the insert trigger.
         tx.commit().await?;
-        let at = from_ms(now)?;
-        Ok(Stored {
-            members: (kind == "Group").then_some(added),
-            groups: (kind == "User").then(Vec::new),
-            kind,
-            id,
-            version: 1,
-            created: at,
-            last_modified: at,
-            doc,
-        })
+        Ok(out)
     }
 
     async fn get(
@@ -1070,19 +1131,15 @@ impl Store for SqliteStore {
         let Some(kind) = self.kind(kind) else {
             return Ok(None);
         };
+        // No read transaction: it would cost two more round trips on the hottest path, and
+        // memberships are not part of the resource's version anyway: a membership change that
+        // lands between the two reads is simply seen, as a read a moment later would see it.
         let mut conn = self.readers.acquire().await?;
-        if load == Load::default() {
-            let row = fetch_row(&mut conn, tenant, &kind, id).await?;
-            return row.map(|r| r.into_stored().map(|(_, s)| s)).transpose();
-        }
-        // One snapshot for the resource and its memberships.
-        let mut tx = conn.begin().await?;
-        let Some(row) = fetch_row(&mut tx, tenant, &kind, id).await? else {
+        let Some(row) = fetch_row(&mut conn, tenant, &kind, id).await? else {
             return Ok(None);
         };
         let (pk, mut stored) = row.into_stored()?;
-        load_extras(&mut tx, pk, &mut stored, load).await?;
-        tx.commit().await?;
+        load_extras(&mut conn, pk, &mut stored, load).await?;
         Ok(Some(stored))
     }
 

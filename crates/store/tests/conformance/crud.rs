@@ -437,3 +437,86 @@ async fn ping_answers() {
         b.store.ping().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn create_many_keeps_items_independent() {
+    for b in backends().await {
+        let s = &*b.store;
+        let t = tenant(s, "acme").await;
+        s.create(t, "User", user("taken"), vec![]).await.unwrap();
+        let items = vec![
+            (user("a"), vec![]),
+            (user("TAKEN"), vec![]),
+            (user("b"), vec![]),
+            (user("A"), vec![]),
+            (user("c"), vec![]),
+        ];
+        let out = s.create_many(t, "User", items.clone(), None).await.unwrap();
+        assert_eq!(out.len(), 5);
+        assert!(out[0].is_ok() && out[2].is_ok() && out[4].is_ok());
+        assert_eq!(
+            out[1].as_ref().unwrap_err().to_string(),
+            "userName 'TAKEN' is already taken"
+        );
+        assert_eq!(
+            out[3].as_ref().unwrap_err().to_string(),
+            "userName 'A' is already taken",
+            "items see the items before them"
+        );
+        let names = list_names(s, t, Some("User"), &query("")).await;
+        assert_eq!(names, vec!["taken", "a", "b", "c"]);
+        let feed = s.changes(t, 0, 100).await.unwrap();
+        assert_eq!(feed.len(), 4);
+        assert!(feed.iter().all(|c| c.op == ChangeOp::Create));
+
+        // Groups with members; a failing member list leaves no group behind.
+        let a = out[0].as_ref().unwrap().id.clone();
+        let groups = s
+            .create_many(
+                t,
+                "Group",
+                vec![
+                    (group("G1"), vec![a.clone()]),
+                    (group("G2"), vec![a.clone(), "ghost".into()]),
+                    (group("G3"), vec![]),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            groups[0].as_ref().unwrap().members.as_ref().unwrap().len(),
+            1
+        );
+        assert!(matches!(groups[1], Err(StoreError::InvalidMember(_))));
+        assert!(groups[2].is_ok());
+        assert_eq!(
+            list_names(s, t, Some("Group"), &query("")).await,
+            vec!["G1", "G3"]
+        );
+
+        // Stopping after the first failure.
+        let out = s
+            .create_many(
+                t,
+                "User",
+                vec![
+                    (user("d"), vec![]),
+                    (user("a"), vec![]),
+                    (user("e"), vec![]),
+                ],
+                Some(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(
+            s.list(t, Some("User"), &query(r#"userName eq "e""#))
+                .await
+                .unwrap()
+                .resources
+                .is_empty()
+        );
+        assert_eq!(s.list(t, Some("User"), &query("")).await.unwrap().total, 5);
+    }
+}
