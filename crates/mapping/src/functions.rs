@@ -568,7 +568,7 @@ pub static FUNCTIONS: &[Function] = &[
         examples: &[ex(
             "Guid()",
             "{}",
-            r#""1e2c4a60-86a3-4f55-a4b4-6aec2ee2d78c""#,
+            r#""d70d3259-e4e1-4b63-9c66-3cf4d73c4c04""#,
         )],
     },
     Function {
@@ -902,11 +902,11 @@ pub static FUNCTIONS: &[Function] = &[
                   all minimums are 0 any class may be used; otherwise the remaining characters \
                   come from the classes asked for.",
         examples: &[
-            ex("RandomString(6, 3, 0, 0, 3)", "{}", r#""1gw29d""#),
+            ex("RandomString(6, 3, 0, 0, 3)", "{}", r#""7vt46k""#),
             ex(
                 r#"RandomString(10, 2, 2, 2, 1, "?,")"#,
                 "{}",
-                r#""5T<nMd#8&T""#,
+                r#""K4^\\T7Ne=#""#,
             ),
         ],
     },
