@@ -1463,9 +1463,17 @@ impl ListCtx<'_> {
         let (rows, next) = match self.cursor {
             Some(cursor) => {
                 let after = cursor.and_then(|c| c.at.as_ref());
-                let mut rows = scan(conn, self.base, self.order, after, 0, count + 1).await?;
+                let mut rows = scan(
+                    conn,
+                    self.base,
+                    self.order,
+                    after,
+                    0,
+                    count.saturating_add(1),
+                )
+                .await?;
                 let more = rows.len() as i64 > count;
-                rows.truncate(count as usize);
+                rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
                 let next = more
                     .then(|| {
                         rows.last()
@@ -1591,7 +1599,7 @@ impl ListCtx<'_> {
             .skip(usize::try_from(start).unwrap_or(usize::MAX))
             .take(usize::try_from(self.query.count).unwrap_or(usize::MAX))
             .collect();
-        let end = start + rows.len() as u64;
+        let end = start.saturating_add(rows.len() as u64);
         let next = (self.cursor.is_some() && end < total && !rows.is_empty())
             .then(|| self.next_cursor(None, Some(end)));
         Ok((total, rows, next))

@@ -375,6 +375,17 @@ async fn foreign_or_garbled_cursors_are_refused() {
                 Err(StoreError::InvalidCursor(_))
             ));
         }
+        // Extreme counts and start indexes are just large.
+        for cursor in [None, Some(String::new())] {
+            let q = Query {
+                cursor,
+                count: u64::MAX,
+                start_index: u64::MAX,
+                ..query("")
+            };
+            let page = s.list(t, Some("User"), &q).await.unwrap();
+            assert_eq!(page.total, 23);
+        }
         // The last page has no next cursor; a count of 0 gives none either.
         let q = Query {
             cursor: Some(String::new()),
