@@ -262,3 +262,103 @@ async fn duplicate_keys_invalid_utf8_and_huge_values() {
     // Nothing half-written: the userName is still free.
     s.create_user("big").await;
 }
+
+#[tokio::test]
+async fn every_attribute_type_rejects_the_wrong_type() {
+    let s = TestServer::start().await;
+    let user = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let cases = [
+        json!({"schemas": [user], "userName": 7}), // string
+        json!({"schemas": [user], "userName": "a", "active": "maybe"}), // boolean
+        json!({"schemas": [user], "userName": "a", "emails": "not-a-list-of-objects-or-string"}),
+        json!({"schemas": [user], "userName": "a", "name": "flat"}), // complex
+        json!({"schemas": [user], "userName": "a", "emails": [{"value": "x", "primary": true}, {"value": "y", "primary": true}]}),
+        json!({"schemas": [user], "userName": "a", "x509Certificates": [{"value": "%%%not base64"}]}), // binary
+        json!({"schemas": [user, ent], "userName": "a", ent: {"manager": {"value": 5}}}), // reference
+        json!({"schemas": [user], "userName": "a", "meta": 5, "active": [true, false]}), // multi for single
+    ];
+    for body in cases {
+        let (st, e) = s.send(Method::POST, "/Users", Some(body.clone())).await;
+        if st == StatusCode::CREATED {
+            // Lenient shapes (a bare string for a multi-valued complex attribute) are documented;
+            // anything else must be a 400 invalidValue.
+            assert_eq!(
+                body["emails"],
+                json!("not-a-list-of-objects-or-string"),
+                "{body} → {e}"
+            );
+            continue;
+        }
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body} → {e}");
+        assert_error(&e, 400, Some("invalidValue"));
+    }
+    let (st, e) = s
+        .send(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "u", "favouriteColour": "blue"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_error(&e, 400, Some("invalidSyntax"));
+    assert!(
+        e["detail"].as_str().unwrap().contains("favouriteColour"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_filters_and_patches() {
+    let s = TestServer::start().await;
+    let long = format!("userName eq \"{}\"", "x".repeat(9000));
+    let (st, e) = s
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": long})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_error(&e, 400, Some("invalidFilter"));
+    let deep = format!("{}userName pr{}", "(".repeat(200), ")".repeat(200));
+    let (_, e) = s
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": deep})),
+        )
+        .await;
+    assert_error(&e, 400, Some("invalidFilter"));
+
+    let id = id(&s.create_user("p").await);
+    let ops: Vec<_> = (0..10_000)
+        .map(|i| json!({"op": "replace", "path": "displayName", "value": format!("{i}")}))
+        .collect();
+    let (st, e) = s
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(json!(ops))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&e, 413, None);
+    // A path into a missing parent creates it (add/replace) or is a no-op (remove).
+    let (st, u) = s
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(json!([
+                {"op": "remove", "path": "addresses[type eq \"work\"].streetAddress"},
+                {"op": "replace", "path": "name.givenName", "value": "P"}
+            ]))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(u["name"], json!({"givenName": "P"}));
+    let (_, e) = s
+        .send(Method::GET, "/Users?count=99999999999999999999999", None)
+        .await;
+    assert_error(&e, 400, Some("invalidValue"));
+}
