@@ -315,6 +315,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Changes after `after` (exclusive), in sequence order, at most `limit`.
     async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>>;
+    /// Wakes consumers of the change feed instead of having them poll: the receiver's value
+    /// changes after every committed write that appended to the feed. A consumer then reads
+    /// [`Store::changes`] from its watermark. Writes made by other processes sharing the database
+    /// are not signalled here, so a consumer also re-reads at a slow interval.
+    fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
 }

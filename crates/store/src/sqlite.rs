@@ -84,6 +84,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     registry: Arc<scim::Registry>,
     clock: Clock,
+    /// Bumped after each commit that appended to the change feed.
+    feed: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -148,7 +150,12 @@ impl SqliteStore {
             readers,
             registry,
             clock: options.clock,
+            feed: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    fn changed(&self) {
+        self.feed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn now_ms(&self) -> i64 {
@@ -1086,6 +1093,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let stored = insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await?;
         tx.commit().await?;
+        self.changed();
         Ok(stored)
     }
 
@@ -1118,6 +1126,9 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().await?;
+        if out.iter().any(Result::is_ok) {
+            self.changed();
+        }
         Ok(out)
     }
 
@@ -1204,7 +1215,8 @@ impl Store for SqliteStore {
                 }
             }
         }
-        if new_doc.is_some() || members_changed {
+        let changed = new_doc.is_some() || members_changed;
+        if changed {
             // One statement writes the document, its indexed columns and the new version; the
             // update trigger appends the change.
             let now = self.now_ms();
@@ -1268,6 +1280,9 @@ impl Store for SqliteStore {
             current.groups = None;
         }
         tx.commit().await?;
+        if changed {
+            self.changed();
+        }
         Ok(current)
     }
 
@@ -1306,6 +1321,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 
@@ -1398,6 +1414,10 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed.subscribe()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -520,3 +520,31 @@ async fn create_many_keeps_items_independent() {
         assert_eq!(s.list(t, Some("User"), &query("")).await.unwrap().total, 5);
     }
 }
+
+#[tokio::test]
+async fn writes_wake_change_feed_subscribers() {
+    for b in backends().await {
+        let s = &*b.store;
+        let t = tenant(s, "acme").await;
+        let mut rx = s.subscribe_changes();
+        rx.mark_unchanged();
+        let u = s.create(t, "User", user("a"), vec![]).await.unwrap();
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        // A write that changes nothing wakes nobody.
+        edit(s, t, "User", &u.id, |_| {}).await.unwrap();
+        assert!(!rx.has_changed().unwrap());
+        edit(s, t, "User", &u.id, |d| d["title"] = json!("x"))
+            .await
+            .unwrap();
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        s.delete(t, "User", &u.id, Precondition::None)
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
