@@ -1347,8 +1347,6 @@ impl Store for SqliteStore {
             Some("") => Some(None),
             Some(text) => Some(Some(Cursor::decode(text, &fingerprint)?)),
         };
-        let mut conn = self.readers.acquire().await?;
-        let mut tx = conn.begin().await?;
         let eval = match (&query.filter, &plan) {
             (Some(f), Some(p)) if !p.exact => Some(f),
             _ => None,
@@ -1363,28 +1361,23 @@ impl Store for SqliteStore {
             fingerprint: &fingerprint,
             cursor: cursor.as_ref().map(|c| c.as_ref()),
         };
+        let mut conn = self.readers.acquire().await?;
+        if eval.is_none()
+            && !matches!(order, Order::Memory { .. })
+            && let Some((total, rows, next)) = ctx.first_page_alone(&mut conn).await?
+        {
+            return page(&mut conn, total, rows, next, query.load).await;
+        }
+        // Several statements (count, page, chunks, memberships) read one snapshot.
+        let mut tx = conn.begin().await?;
         let (total, rows, next) = match (&order, eval) {
             (Order::Memory { .. }, _) => ctx.in_memory(&mut tx, query.filter.as_ref()).await?,
             (_, Some(filter)) => ctx.streamed(&mut tx, filter).await?,
             (_, None) => ctx.exact(&mut tx).await?,
         };
-        let mut resources = Vec::with_capacity(rows.len());
-        for (pk, mut stored) in rows {
-            load_extras(&mut tx, pk, &mut stored, query.load).await?;
-            if !query.load.members {
-                stored.members = None;
-            }
-            if !query.load.groups {
-                stored.groups = None;
-            }
-            resources.push(stored);
-        }
+        let page = page(&mut tx, total, rows, next, query.load).await?;
         tx.commit().await?;
-        Ok(Page {
-            total,
-            resources,
-            next_cursor: next,
-        })
+        Ok(page)
     }
 
     async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>> {
@@ -1429,6 +1422,32 @@ impl Store for SqliteStore {
 /// A page of rows with their total and the next cursor.
 type Window = (u64, Vec<(i64, Stored)>, Option<String>);
 
+/// The page as returned: memberships loaded as asked, and only as asked.
+async fn page(
+    conn: &mut SqliteConnection,
+    total: u64,
+    rows: Vec<(i64, Stored)>,
+    next_cursor: Option<String>,
+    load: Load,
+) -> Result<Page> {
+    let mut resources = Vec::with_capacity(rows.len());
+    for (pk, mut stored) in rows {
+        load_extras(conn, pk, &mut stored, load).await?;
+        if !load.members {
+            stored.members = None;
+        }
+        if !load.groups {
+            stored.groups = None;
+        }
+        resources.push(stored);
+    }
+    Ok(Page {
+        total,
+        resources,
+        next_cursor,
+    })
+}
+
 /// Everything a list strategy needs.
 struct ListCtx<'a> {
     store: &'a SqliteStore,
@@ -1454,6 +1473,39 @@ impl ListCtx<'_> {
             o,
         }
         .encode()
+    }
+
+    /// The common lookup (`userName eq "…"`, `externalId eq "…"`): a filtered first page that is
+    /// not full holds the whole result, so it is its own total and one statement answers the
+    /// request without a COUNT or a transaction. `None` when the result spans pages.
+    async fn first_page_alone(&self, conn: &mut SqliteConnection) -> Result<Option<Window>> {
+        let count = i64::try_from(self.query.count).unwrap_or(i64::MAX);
+        let first = match self.cursor {
+            Some(c) => c.is_none(),
+            None => self.offset() == 0,
+        };
+        // One statement only: an order with a separate segment for missing values takes two,
+        // which then want a snapshot.
+        if self.query.filter.is_none() || count == 0 || !first || self.order.segments().len() > 1 {
+            return Ok(None);
+        }
+        let rows = scan(
+            conn,
+            self.base,
+            self.order,
+            None,
+            0,
+            count.saturating_add(1),
+        )
+        .await?;
+        if rows.len() as i64 > count {
+            return Ok(None);
+        }
+        let rows: Vec<(i64, Stored)> = rows
+            .into_iter()
+            .map(|(_, r)| r.into_stored())
+            .collect::<Result<_>>()?;
+        Ok(Some((rows.len() as u64, rows, None)))
     }
 
     /// The filter is answered entirely by SQL: count, then fetch only the page.
