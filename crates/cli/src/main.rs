@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use server::{AppState, Limits};
 
+mod remote;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "scimsync",
@@ -32,6 +34,8 @@ enum Command {
     Tenant(TenantCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate(DatabaseArg),
+    /// Talk to any SCIM 2.0 server: list, get, create, patch, delete, export, import.
+    Remote(Box<remote::RemoteArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Token(cmd) => token(cmd).await,
         Command::Tenant(cmd) => tenant(cmd).await,
+        Command::Remote(args) => remote::run(*args).await,
     }
 }
 
