@@ -13,8 +13,11 @@
 //!   ASCII literals are pushed down for those.
 //! * `meta.created`/`meta.lastModified` are integer milliseconds; a literal with sub-millisecond
 //!   digits is turned into the integer bound that selects exactly the same instants.
-//! * `emails.value` (also `emails[...]` value filters) narrows through the `emails` table and is
-//!   always finished in memory.
+//! * `emails.value` (and `emails`) holds one folded row per string address in the `emails`
+//!   table, so `eq`, and `sw` with an ASCII literal, are exact there too; an element filter
+//!   with more than the `value` test (`emails[type eq "work" and value eq "…"]`) narrows by
+//!   the address and the evaluator checks the rest.
+//! * `members.value eq` on Groups goes through the membership table's reverse index.
 //!
 //! Leaves stay plain comparisons so SQLite can drive them from an index. A leaf is NULL only
 //! when its column is, and NULL under `AND`/`OR` then acts as false at the top of a WHERE
@@ -469,7 +472,7 @@ fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
             inner.text
         ),
         binds,
-        exact: false,
+        exact: inner.exact,
     })
 }
 

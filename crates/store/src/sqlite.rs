@@ -11,6 +11,33 @@
 //! cache out. Only an OS crash or power loss can roll back the last transactions, never corrupt
 //! the database. `synchronous=FULL` (an fsync per commit) closes that window too, at the price of
 //! one disk flush per write; [`SqliteOptions::synchronous_full`] turns it on.
+//!
+//! Listing, in the order the code decides it:
+//!
+//! * The filter is planned ([`crate::plan`]). An exact plan is answered by SQL alone: a filtered
+//!   first page that is not full is its own total (one statement: the usual `userName eq`
+//!   lookup); otherwise a read transaction runs `COUNT(*)` (or reads the per-type counts kept by
+//!   triggers when there is no filter) and fetches only the page.
+//! * An inexact plan streams the SQL-narrowed candidates in the requested order, in chunks, and
+//!   the evaluator decides each; every candidate is read (the total needs them) but only the
+//!   page is kept, so memory stays bounded however many candidates there are.
+//! * Sorting by an attribute no column holds sorts every match in memory with the protocol
+//!   crate's sort keys, bounded by [`MAX_IN_MEMORY_SORT`] (beyond it: `tooMany`).
+//! * Orders are total: the sort key, then `pk` in the same direction; descending is the exact
+//!   reverse of ascending, so missing values come last ascending and first descending. A
+//!   nullable column is read as two index ranges (values, then missing), so no page sorts the
+//!   whole set.
+//! * Cursors (RFC 9865) are base64url JSON: the position of the page's last row (segment, key,
+//!   `pk`) plus a fingerprint of the filter, order and types. The next page is a keyset range
+//!   after that position, so rows inserted or deleted meanwhile never shift it: nothing present
+//!   throughout is skipped or repeated. In-memory sorts use an offset instead (documented as the
+//!   one exception). Cursors do not expire; one for another query is `InvalidCursor`.
+//!
+//! Writes: deleting a resource removes its memberships in both directions, and each group that
+//! lost it as a member gets a new version and a change-feed entry, since its `members` changed.
+//! A user's own version does not move when its groups change: `groups` is derived from the
+//! membership table, and bumping every member of a group (transitively) on each membership
+//! change would make one membership change cost the group's size.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -1410,11 +1437,14 @@ impl Store for SqliteStore {
             cursor: cursor.as_ref().map(|c| c.as_ref()),
         };
         let mut conn = self.readers.acquire().await?;
-        if eval.is_none()
-            && !matches!(order, Order::Memory { .. })
-            && let Some((total, rows, next)) = ctx.first_page_alone(&mut conn).await?
-        {
-            return page(&mut conn, total, rows, next, query.load).await;
+        if !matches!(order, Order::Memory { .. }) {
+            let alone = match eval {
+                None => ctx.first_page_alone(&mut conn).await?,
+                Some(filter) => ctx.streamed_alone(&mut conn, filter).await?,
+            };
+            if let Some((total, rows, next)) = alone {
+                return page(&mut conn, total, rows, next, query.load).await;
+            }
         }
         // Several statements (count, page, chunks, memberships) read one snapshot.
         let mut tx = conn.begin().await?;
@@ -1624,52 +1654,38 @@ impl ListCtx<'_> {
         conn: &mut SqliteConnection,
         filter: &crate::Filter,
     ) -> Result<Window> {
-        let after = self.cursor.flatten().and_then(|c| c.at.clone());
-        let need = need_for(filter);
-        let count = self.query.count;
-        let offset = self.offset();
-        let mut total = 0u64;
-        let mut page: Vec<(Pos, i64, Stored)> = Vec::new();
-        let mut more = false;
+        let mut acc = Accumulator::new(self, filter);
         let mut from: Option<Pos> = None;
         loop {
             let chunk = scan(conn, self.base, self.order, from.as_ref(), 0, SCAN_CHUNK).await?;
-            let Some((last, _)) = chunk.last() else {
+            let complete = (chunk.len() as i64) < SCAN_CHUNK;
+            from = chunk.last().map(|(p, _)| p.clone());
+            acc.feed(conn, chunk).await?;
+            if complete || from.is_none() {
                 break;
-            };
-            from = Some(last.clone());
-            for (pos, row) in chunk {
-                let (pk, mut stored) = row.into_stored()?;
-                load_extras(conn, pk, &mut stored, need).await?;
-                if !self.store.matches(filter, &stored) {
-                    continue;
-                }
-                total += 1;
-                let in_window = match (&self.cursor, &after) {
-                    (Some(_), Some(a)) => self.order.cmp(&pos, a) == Ordering::Greater,
-                    (Some(_), None) => true,
-                    (None, _) => total > offset,
-                };
-                if in_window {
-                    if (page.len() as u64) < count {
-                        page.push((pos, pk, stored));
-                    } else {
-                        more = true;
-                    }
-                }
             }
         }
-        let next = match self.cursor {
-            Some(_) if more => page
-                .last()
-                .map(|(p, _, _)| self.next_cursor(Some(p.clone()), None)),
-            _ => None,
-        };
-        Ok((
-            total,
-            page.into_iter().map(|(_, pk, s)| (pk, s)).collect(),
-            next,
-        ))
+        Ok(acc.finish())
+    }
+
+    /// The usual inexact lookup (`emails[type eq "work"].value eq "…"`) has a handful of
+    /// candidates: when one statement returns them all, answer from it without a transaction.
+    /// `None` when there are more candidates than one chunk.
+    async fn streamed_alone(
+        &self,
+        conn: &mut SqliteConnection,
+        filter: &crate::Filter,
+    ) -> Result<Option<Window>> {
+        if self.order.segments().len() > 1 {
+            return Ok(None);
+        }
+        let chunk = scan(conn, self.base, self.order, None, 0, SCAN_CHUNK).await?;
+        if chunk.len() as i64 >= SCAN_CHUNK {
+            return Ok(None);
+        }
+        let mut acc = Accumulator::new(self, filter);
+        acc.feed(conn, chunk).await?;
+        Ok(Some(acc.finish()))
     }
 
     /// Sorting by an attribute no column holds: every match is sorted in memory (bounded by
@@ -1688,6 +1704,7 @@ impl ListCtx<'_> {
         let mut from: Option<Pos> = None;
         loop {
             let chunk = scan(conn, self.base, &Order::Pk, from.as_ref(), 0, SCAN_CHUNK).await?;
+            let complete = (chunk.len() as i64) < SCAN_CHUNK;
             let Some((last, _)) = chunk.last() else {
                 break;
             };
@@ -1707,6 +1724,9 @@ impl ListCtx<'_> {
                 }
                 all.push((pk, stored));
             }
+            if complete {
+                break;
+            }
         }
         let all = self.store.sort_in_memory(all, path, *desc);
         let total = all.len() as u64;
@@ -1723,6 +1743,71 @@ impl ListCtx<'_> {
         let next = (self.cursor.is_some() && end < total && !rows.is_empty())
             .then(|| self.next_cursor(None, Some(end)));
         Ok((total, rows, next))
+    }
+}
+
+/// Candidates in list order go in; the total, the page and whether more follow come out.
+struct Accumulator<'c, 'a> {
+    ctx: &'c ListCtx<'a>,
+    filter: &'c crate::Filter,
+    after: Option<Pos>,
+    need: Load,
+    total: u64,
+    page: Vec<(Pos, i64, Stored)>,
+    more: bool,
+}
+
+impl<'c, 'a> Accumulator<'c, 'a> {
+    fn new(ctx: &'c ListCtx<'a>, filter: &'c crate::Filter) -> Self {
+        Accumulator {
+            ctx,
+            filter,
+            after: ctx.cursor.flatten().and_then(|c| c.at.clone()),
+            need: need_for(filter),
+            total: 0,
+            page: Vec::new(),
+            more: false,
+        }
+    }
+
+    async fn feed(
+        &mut self,
+        conn: &mut SqliteConnection,
+        chunk: Vec<(Pos, RowData)>,
+    ) -> Result<()> {
+        for (pos, row) in chunk {
+            let (pk, mut stored) = row.into_stored()?;
+            load_extras(conn, pk, &mut stored, self.need).await?;
+            if !self.ctx.store.matches(self.filter, &stored) {
+                continue;
+            }
+            self.total += 1;
+            let in_window = match (&self.ctx.cursor, &self.after) {
+                (Some(_), Some(a)) => self.ctx.order.cmp(&pos, a) == Ordering::Greater,
+                (Some(_), None) => true,
+                (None, _) => self.total > self.ctx.offset(),
+            };
+            if in_window {
+                if (self.page.len() as u64) < self.ctx.query.count {
+                    self.page.push((pos, pk, stored));
+                } else {
+                    self.more = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Window {
+        let next = match self.ctx.cursor {
+            Some(_) if self.more => self
+                .page
+                .last()
+                .map(|(p, _, _)| self.ctx.next_cursor(Some(p.clone()), None)),
+            _ => None,
+        };
+        let rows = self.page.into_iter().map(|(_, pk, s)| (pk, s)).collect();
+        (self.total, rows, next)
     }
 }
 
@@ -1966,6 +2051,7 @@ mod tests {
             r#"meta.lastModified gt "2024-01-01T00:00:00Z""#,
             r#"userName sw "bj""#,
             r#"active eq true and userName eq "x""#,
+            r#"active eq false"#,
             r#"userName eq "a" or externalId eq "b""#,
             r#"displayName eq "Barbara""#,
         ] {

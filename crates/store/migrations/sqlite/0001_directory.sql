@@ -61,6 +61,9 @@ CREATE INDEX resources_by_external_id ON resources (tenant, kind, external_id);
 CREATE INDEX resources_by_display ON resources (tenant, kind, display_lc)
     WHERE display_lc IS NOT NULL;
 CREATE INDEX resources_by_modified ON resources (tenant, kind, last_modified);
+-- `active eq false` finds the few disabled accounts without reading the enabled ones; equal keys
+-- are in rowid order, so a page of them in the default order needs no sort either.
+CREATE INDEX resources_by_active ON resources (tenant, kind, active);
 CREATE INDEX resources_by_created ON resources (tenant, kind, created);
 -- Serves the default order (kind, pk) and the unfiltered scan of one type.
 CREATE INDEX resources_by_kind ON resources (tenant, kind);

@@ -421,3 +421,55 @@ async fn list_loads_members_and_groups_on_request() {
         );
     }
 }
+
+#[tokio::test]
+async fn inexact_filters_and_memory_sorts_over_many_chunks() {
+    for b in backends().await {
+        let s = &*b.store;
+        let t = tenant(s, "acme").await;
+        let items = (0..700)
+            .map(|i| {
+                let doc = json!({
+                    "schemas": [scim::urn::USER],
+                    "userName": format!("u{i:03}"),
+                    "title": if i % 3 == 0 { "odd" } else { "even" },
+                    "name": {"familyName": format!("{:03}", (i * 37) % 700)},
+                });
+                (doc, vec![])
+            })
+            .collect();
+        let made = s.create_many(t, "User", items, None).await.unwrap();
+        assert!(made.iter().all(Result::is_ok));
+        let q = query(r#"title eq "odd""#);
+        let full = s.list(t, Some("User"), &q).await.unwrap();
+        assert_eq!(full.total, 234);
+        let want: Vec<String> = (0..700)
+            .filter(|i| i % 3 == 0)
+            .map(|i| format!("u{i:03}"))
+            .collect();
+        assert_eq!(names(&full.resources), want);
+        check_windows(s, t, &q, 100).await;
+        let ids: Vec<String> = full.resources.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(walk(s, t, &q, 100).await, ids);
+        assert_eq!(walk(s, t, &q, 7).await, ids);
+
+        let sorted = Query {
+            sort_by: Some(scim::AttrPath::parse("name.familyName").unwrap()),
+            sort_order: SortOrder::Descending,
+            ..q.clone()
+        };
+        let page = s.list(t, Some("User"), &sorted).await.unwrap();
+        let families: Vec<String> = page
+            .resources
+            .iter()
+            .map(|r| r.doc["name"]["familyName"].as_str().unwrap().to_owned())
+            .collect();
+        let mut want = families.clone();
+        want.sort();
+        want.reverse();
+        assert_eq!(families, want);
+        check_windows(s, t, &sorted, 50).await;
+        let ids: Vec<String> = page.resources.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(walk(s, t, &sorted, 50).await, ids);
+    }
+}
