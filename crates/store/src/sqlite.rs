@@ -493,7 +493,7 @@ async fn fetch_user_with_groups(
     conn: &mut SqliteConnection,
     tenant: TenantId,
     id: &str,
-) -> Result<Option<Stored>> {
+) -> Result<Option<(i64, Stored)>> {
     let row = sqlx::query(&format!(
         "SELECT {COLS}, ( \
              WITH RECURSIVE up(pk, direct) AS ( \
@@ -517,7 +517,7 @@ async fn fetch_user_with_groups(
     let mut groups: Vec<(i64, String, Option<String>, i64)> = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Database(format!("groups of {id} did not decode: {e}")))?;
     groups.sort_by_key(|g| g.0);
-    let (_, mut stored) = RowData::read(&row)?.into_stored()?;
+    let (pk, mut stored) = RowData::read(&row)?.into_stored()?;
     stored.groups = Some(
         groups
             .into_iter()
@@ -528,7 +528,7 @@ async fn fetch_user_with_groups(
             })
             .collect(),
     );
-    Ok(Some(stored))
+    Ok(Some((pk, stored)))
 }
 
 async fn load_extras(
@@ -1219,7 +1219,9 @@ impl Store for SqliteStore {
         // lands between the two reads is simply seen, as a read a moment later would see it.
         let mut conn = self.readers.acquire().await?;
         if load.groups && kind == "User" {
-            return fetch_user_with_groups(&mut conn, tenant, id).await;
+            return Ok(fetch_user_with_groups(&mut conn, tenant, id)
+                .await?
+                .map(|(_, s)| s));
         }
         let Some(row) = fetch_row(&mut conn, tenant, &kind, id).await? else {
             return Ok(None);
@@ -1244,11 +1246,16 @@ impl Store for SqliteStore {
             id: id.to_owned(),
         };
         let mut tx = self.write().await?;
-        let row = fetch_row(&mut tx, tenant, &kind, id)
-            .await?
-            .ok_or_else(not_found)?;
-        check(precondition, row.version)?;
-        let (pk, mut current) = row.into_stored()?;
+        let (pk, mut current) = if load.groups && kind == "User" {
+            fetch_user_with_groups(&mut tx, tenant, id).await?
+        } else {
+            fetch_row(&mut tx, tenant, &kind, id)
+                .await?
+                .map(RowData::into_stored)
+                .transpose()?
+        }
+        .ok_or_else(not_found)?;
+        check(precondition, current.version)?;
         load_extras(&mut tx, pk, &mut current, load).await?;
         let change = modify(&current)?;
 

@@ -250,6 +250,31 @@ async fn user_groups_are_direct_and_indirect() {
         );
         // A user has no members; a group has no `groups`.
         assert_eq!(got.members, None);
+        // A write that asks for them returns them too, and keeps the version when a stale
+        // precondition fails.
+        let written = s
+            .modify(t, "User", &u.id, Precondition::None, ALL, &|c| {
+                let mut d = c.doc.clone();
+                d["title"] = serde_json::json!("x");
+                Ok(store::Modification {
+                    doc: Some(d),
+                    members: vec![],
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(written.groups.as_ref().map(Vec::len), Some(4));
+        assert_eq!(written.version, 2);
+        let stale = s
+            .modify(t, "User", &u.id, Precondition::Version(1), ALL, &|_| {
+                Ok(store::Modification::default())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            stale,
+            StoreError::PreconditionFailed { current: 2 }
+        ));
         let g = s.get(t, "Group", &direct.id, ALL).await.unwrap().unwrap();
         assert_eq!(g.groups, None);
         let alone = s.create(t, "User", user("alone"), vec![]).await.unwrap();
