@@ -69,9 +69,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Where "now" comes from, so tests can pin timestamps.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
-/// Most resources a list keeps in memory to sort by an attribute no column holds. Beyond it the
-/// request fails with `tooMany` rather than letting one query take the server's memory.
-pub const MAX_IN_MEMORY_SORT: usize = 50_000;
+/// Most matches a list sorts in memory (by an attribute no column holds). Only their sort keys
+/// are held (tens of bytes each), but every candidate's document is read and parsed; beyond this
+/// the request fails with `tooMany` rather than letting one query occupy the server.
+pub const MAX_IN_MEMORY_SORT: usize = 200_000;
 
 /// Rows fetched per round trip when candidates are finished in memory.
 const SCAN_CHUNK: i64 = 256;
@@ -937,6 +938,32 @@ fn segment_sql(
     (text, binds)
 }
 
+/// The rows with these keys, in the order given (the ones deleted meanwhile left out).
+async fn fetch_by_pk(conn: &mut SqliteConnection, pks: &[i64]) -> Result<Vec<(i64, Stored)>> {
+    let mut out = Vec::with_capacity(pks.len());
+    for batch in pks.chunks(500) {
+        let text = format!(
+            "SELECT {COLS} FROM resources r WHERE r.pk IN ({})",
+            vec!["?"; batch.len()].join(", ")
+        );
+        let mut q = sqlx::query(&text);
+        for pk in batch {
+            q = q.bind(pk);
+        }
+        let mut found = std::collections::HashMap::with_capacity(batch.len());
+        for row in q.fetch_all(&mut *conn).await? {
+            let data = RowData::read(&row)?;
+            found.insert(data.pk, data);
+        }
+        for pk in batch {
+            if let Some(data) = found.remove(pk) {
+                out.push(data.into_stored()?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn count(conn: &mut SqliteConnection, text: &str, binds: &[Bind]) -> Result<i64> {
     let row = bind_all(sqlx::query(text), binds)
         .fetch_one(&mut *conn)
@@ -1695,9 +1722,11 @@ impl ListCtx<'_> {
         Ok(Some(acc.finish()))
     }
 
-    /// Sorting by an attribute no column holds: every match is sorted in memory (bounded by
-    /// [`MAX_IN_MEMORY_SORT`]). Its cursor is an offset, so unlike the keyset cursors it can
-    /// shift by the rows inserted or deleted between pages.
+    /// Sorting by an attribute no column holds: the sort key of every match is computed and
+    /// sorted in memory with the protocol crate's keys (the order RFC 7644 defines, whatever
+    /// the backend), then only the page's rows are read back. Only keys are held, at most
+    /// [`MAX_IN_MEMORY_SORT`] of them. Its cursor is an offset, so unlike the keyset cursors it
+    /// can shift by the rows inserted or deleted between pages.
     async fn in_memory(
         &self,
         conn: &mut SqliteConnection,
@@ -1706,8 +1735,19 @@ impl ListCtx<'_> {
         let Order::Memory { path, desc } = self.order else {
             return Err(StoreError::Database("in-memory sort without a path".into()));
         };
+        let registry = &*self.store.registry;
+        let sort_by: Vec<(&str, Option<scim::sort::SortBy<'_>>)> = self
+            .kinds
+            .iter()
+            .map(|k| {
+                let s = registry
+                    .resource_type(k)
+                    .and_then(|rt| scim::sort::SortBy::new(registry, rt, path).ok());
+                (k.as_str(), s)
+            })
+            .collect();
         let need = filter.map(need_for).unwrap_or_default();
-        let mut all: Vec<(i64, Stored)> = Vec::new();
+        let mut keyed: Vec<(scim::sort::SortKey, i64)> = Vec::new();
         let mut from: Option<Pos> = None;
         loop {
             let chunk = scan(conn, self.base, &Order::Pk, from.as_ref(), 0, SCAN_CHUNK).await?;
@@ -1722,30 +1762,43 @@ impl ListCtx<'_> {
                 if filter.is_some_and(|f| !self.store.matches(f, &stored)) {
                     continue;
                 }
-                if all.len() >= MAX_IN_MEMORY_SORT {
+                if keyed.len() >= MAX_IN_MEMORY_SORT {
                     return Err(StoreError::Scim(scim::Error::TooMany(format!(
                         "sorting by '{path}' is done in memory, for at most \
                          {MAX_IN_MEMORY_SORT} resources; narrow the filter or sort by an \
                          indexed attribute"
                     ))));
                 }
-                all.push((pk, stored));
+                let key = sort_by
+                    .iter()
+                    .find(|(k, _)| *k == stored.kind)
+                    .and_then(|(_, s)| *s)
+                    .map_or(scim::sort::SortKey::Missing, |s| {
+                        s.key(&resource_json(&stored))
+                    });
+                keyed.push((key, pk));
             }
             if complete {
                 break;
             }
         }
-        let all = self.store.sort_in_memory(all, path, *desc);
-        let total = all.len() as u64;
+        // Ties in creation order; descending is the exact reverse, like the SQL orders.
+        keyed.sort();
+        if *desc {
+            keyed.reverse();
+        }
+        let total = keyed.len() as u64;
         let start = match self.cursor {
             Some(c) => c.and_then(|c| c.o).unwrap_or(0),
             None => self.offset(),
         };
-        let rows: Vec<(i64, Stored)> = all
+        let window: Vec<i64> = keyed
             .into_iter()
             .skip(usize::try_from(start).unwrap_or(usize::MAX))
             .take(usize::try_from(self.query.count).unwrap_or(usize::MAX))
+            .map(|(_, pk)| pk)
             .collect();
+        let rows = fetch_by_pk(conn, &window).await?;
         let end = start.saturating_add(rows.len() as u64);
         let next = (self.cursor.is_some() && end < total && !rows.is_empty())
             .then(|| self.next_cursor(None, Some(end)));
@@ -1921,42 +1974,6 @@ impl SqliteStore {
             path: path.clone(),
             desc,
         })
-    }
-
-    /// Sorts resources by an attribute in memory with the protocol crate's sort keys, so the
-    /// order is RFC 7644's whatever the backend: missing values last ascending, first
-    /// descending. Ties are in creation order ascending and, descending being the exact
-    /// reverse, in reverse creation order descending, as the SQL orders break them by `pk`.
-    fn sort_in_memory(
-        &self,
-        rows: Vec<(i64, Stored)>,
-        path: &scim::AttrPath,
-        desc: bool,
-    ) -> Vec<(i64, Stored)> {
-        let registry = &*self.registry;
-        let mut by_kind: Vec<(String, Option<scim::sort::SortBy<'_>>)> = Vec::new();
-        let mut keyed: Vec<(scim::sort::SortKey, (i64, Stored))> = Vec::with_capacity(rows.len());
-        for row in rows {
-            let sort_by = match by_kind.iter().find(|(k, _)| *k == row.1.kind) {
-                Some((_, s)) => *s,
-                None => {
-                    let s = registry
-                        .resource_type(&row.1.kind)
-                        .and_then(|rt| scim::sort::SortBy::new(registry, rt, path).ok());
-                    by_kind.push((row.1.kind.clone(), s));
-                    s
-                }
-            };
-            let key = sort_by.map_or(scim::sort::SortKey::Missing, |s| {
-                s.key(&resource_json(&row.1))
-            });
-            keyed.push((key, row));
-        }
-        keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
-        if desc {
-            keyed.reverse();
-        }
-        keyed.into_iter().map(|(_, row)| row).collect()
     }
 }
 
