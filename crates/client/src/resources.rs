@@ -87,7 +87,8 @@ impl Resources {
         excluded_attributes: &[&str],
     ) -> Result<Value> {
         let mut url = self.url(&[id])?;
-        {
+        // Touching the query at all would leave a bare `?` on the URL.
+        if !attributes.is_empty() || !excluded_attributes.is_empty() {
             let mut q = url.query_pairs_mut();
             if !attributes.is_empty() {
                 q.append_pair("attributes", &attributes.join(","));
