@@ -42,7 +42,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,13 +127,15 @@ impl SqliteStore {
         SqliteStore::open_with(path, registry, SqliteOptions::default()).await
     }
 
+    /// [`SqliteStore::open`] with explicit durability, reader count and clock.
     pub async fn open_with(
         path: &str,
         registry: Arc<scim::Registry>,
         options: SqliteOptions,
     ) -> Result<SqliteStore> {
-        let base = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|e| StoreError::Database(format!("bad database path '{path}': {e}")))?
+        // A file name, not a URL: a path with `?` or `#` in it is still just a path.
+        let base = SqliteConnectOptions::new()
+            .filename(path)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .synchronous(if options.synchronous_full {
@@ -191,7 +192,7 @@ impl SqliteStore {
         i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX)
     }
 
-    /// The canonical id of a resource type (`users` → `User`).
+    /// The canonical id of a resource type (`user` → `User`).
     fn kind(&self, kind: &str) -> Option<String> {
         match self.registry.resource_type(kind) {
             Some(rt) => Some(rt.id.clone()),

@@ -67,3 +67,14 @@ async fn store_open_accepts_sqlite_urls() {
     s.ping().await.unwrap();
     assert!(path.exists());
 }
+
+#[tokio::test]
+async fn paths_are_file_names_not_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my dir?#1.db");
+    let s = SqliteStore::open(path.to_str().unwrap(), registry())
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+    assert!(path.exists());
+}
