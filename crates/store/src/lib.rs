@@ -324,7 +324,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<()>;
 }
 
-/// Opens the store a database URL names (`sqlite://PATH`, a bare path, or `postgres://…`),
+/// Opens the store a database URL names (`sqlite://PATH`, `sqlite:PATH`, a bare path, or
+/// `postgres://…`),
 /// creating and migrating it as needed.
 pub async fn open(url: &str, registry: Arc<scim::Registry>) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -332,6 +333,9 @@ pub async fn open(url: &str, registry: Arc<scim::Registry>) -> Result<Arc<dyn St
             "the PostgreSQL backend is not built yet; use sqlite://PATH".into(),
         ));
     }
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     Ok(Arc::new(sqlite::SqliteStore::open(path, registry).await?))
 }
