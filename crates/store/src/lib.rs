@@ -325,8 +325,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `sqlite:PATH`, a bare path, or
-/// `postgres://…`),
-/// creating and migrating it as needed.
+/// `postgres://…`), creating and migrating it as needed.
 pub async fn open(url: &str, registry: Arc<scim::Registry>) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(StoreError::Database(
