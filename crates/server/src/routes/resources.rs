@@ -245,12 +245,33 @@ async fn write(
         state: &state,
         tenant: caller.tenant,
     };
-    let load = load_for(&state, &rt, &projection);
+    // A group PATCH answered with the whole group would read every member: the cost of adding
+    // one member would grow with the group. RFC 7644 §3.5.2 allows 204 instead, which is what
+    // Entra expects; a client that wants the group back asks with `attributes` or
+    // `excludedAttributes` and gets exactly that projection.
+    let asked = uri.query().is_some_and(|q| {
+        query_pairs(Some(q))
+            .iter()
+            .any(|(k, _)| k == "attributes" || k == "excludedattributes")
+    });
+    let no_content = matches!(kind, Write::Patch) && service::has_members(&rt) && !asked;
+    let load = if no_content {
+        Load::default()
+    } else {
+        load_for(&state, &rt, &projection)
+    };
     let precondition = if_match(&headers);
     let mut stored = match kind {
         Write::Replace => service::replace(ctx, &rt, &id, &body, precondition, load).await?,
         Write::Patch => service::patch(ctx, &rt, &id, &body, precondition, load).await?,
     };
+    if no_content {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(r);
+    }
     if !load.members {
         stored.members = None;
     }

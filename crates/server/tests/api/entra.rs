@@ -161,10 +161,14 @@ async fn entra_group_lifecycle() {
     assert_eq!(st, StatusCode::CREATED, "{g}");
     let gid = id(&g);
     let path = format!("/Groups/{gid}");
-    let (st, _) = s
+    // Group PATCH answers 204, as Entra expects.
+    let (st, body) = s
         .send(Method::PATCH, &path, Some(patch(json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u1}, {"$ref": null, "value": u2}]}]))))
         .await;
-    assert_eq!(st, StatusCode::OK);
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(body, serde_json::Value::Null);
+    let (_, g) = s.send(Method::GET, &path, None).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 2);
     let (_, g) = s
         .send(
             Method::GET,
@@ -191,7 +195,7 @@ async fn entra_group_lifecycle() {
         )),
     )
     .await;
-    let (_, g) = s
+    let (st, _) = s
         .send(
             Method::PATCH,
             &path,
@@ -200,11 +204,13 @@ async fn entra_group_lifecycle() {
             )),
         )
         .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, g) = s.send(Method::GET, &path, None).await;
     assert!(g.get("members").is_none(), "{g}");
     let (_, g) = s
         .send(
             Method::PATCH,
-            &path,
+            &format!("{path}?excludedAttributes=members"),
             Some(patch(
                 json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]),
             )),

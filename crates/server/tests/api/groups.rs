@@ -17,7 +17,7 @@ async fn membership_add_remove_and_user_groups() {
     let (st, g) = s
         .send(
             Method::PATCH,
-            &format!("/Groups/{gid}"),
+            &format!("/Groups/{gid}?attributes=members"),
             Some(patch(
                 json!([{"op": "add", "path": "members", "value": [{"value": b}]}]),
             )),
@@ -42,7 +42,7 @@ async fn membership_add_remove_and_user_groups() {
     let (_, g) = s
         .send(
             Method::PATCH,
-            &format!("/Groups/{gid}"),
+            &format!("/Groups/{gid}?attributes=members"),
             Some(patch(
                 json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]),
             )),
@@ -52,7 +52,7 @@ async fn membership_add_remove_and_user_groups() {
     let (_, g) = s
         .send(
             Method::PATCH,
-            &format!("/Groups/{gid}"),
+            &format!("/Groups/{gid}?attributes=members"),
             Some(patch(
                 json!([{"op": "Remove", "path": "members", "value": [{"value": b}]}]),
             )),
@@ -80,6 +80,34 @@ async fn membership_add_remove_and_user_groups() {
 }
 
 #[tokio::test]
+async fn group_patch_without_projection_answers_204_with_etag() {
+    let s = TestServer::start().await;
+    let a = id(&s.create_user("a").await);
+    let gid = id(&s.create_group("G", &[]).await);
+    let r = s
+        .req(Method::PATCH, &format!("/Groups/{gid}"))
+        .body(patch(json!([{"op": "add", "path": "members", "value": [{"value": a}]}])).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    // Asking for a projection gets the resource back.
+    let (st, g) = s
+        .send(
+            Method::PATCH,
+            &format!("/Groups/{gid}?attributes=displayName"),
+            Some(patch(
+                json!([{"op": "replace", "path": "displayName", "value": "H"}]),
+            )),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(g["displayName"], json!("H"));
+    assert!(g.get("members").is_none());
+}
+
+#[tokio::test]
 async fn unknown_member_is_rejected_and_nothing_changes() {
     let s = TestServer::start().await;
     let a = id(&s.create_user("a").await);
@@ -87,7 +115,7 @@ async fn unknown_member_is_rejected_and_nothing_changes() {
     let (st, body) = s
         .send(
             Method::PATCH,
-            &format!("/Groups/{gid}"),
+            &format!("/Groups/{gid}?attributes=members"),
             Some(patch(json!([
                 {"op": "replace", "path": "displayName", "value": "Renamed"},
                 {"op": "add", "path": "members", "value": [{"value": "no-such-id"}]}
