@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use server::{AppState, Limits};
 
+mod expr;
 mod remote;
 
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     Migrate(DatabaseArg),
     /// Talk to any SCIM 2.0 server: list, get, create, patch, delete, export, import.
     Remote(Box<remote::RemoteArgs>),
+    /// Evaluate an attribute-mapping expression, or check a job file's mappings.
+    Expr(expr::ExprArgs),
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +169,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Token(cmd) => token(cmd).await,
         Command::Tenant(cmd) => tenant(cmd).await,
+        Command::Expr(args) => expr::run(args),
         Command::Remote(args) => remote::run(*args).await,
     }
 }
