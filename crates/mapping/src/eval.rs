@@ -15,6 +15,7 @@
 //! * A multi-valued attribute handed to a function that wants one value is an error at that
 //!   argument rather than a silent pick of one element.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -79,7 +80,7 @@ pub(crate) struct Eval<'a> {
 /// The special characters `RandomString` draws from: Windows' password-complexity set.
 const SPECIAL: &str = "~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/";
 
-impl Eval<'_> {
+impl<'a> Eval<'a> {
     fn fail(&self, span: &Range<usize>, msg: impl Into<String>) -> Stop {
         Stop::Error(ParseError::new(self.input, span.clone(), msg))
     }
@@ -203,18 +204,23 @@ impl Eval<'_> {
         }
     }
 
+    /// The compiled pattern: the checker's for a literal, else compiled now. Borrowed, not
+    /// cloned: a cloned `Regex` starts with an empty match cache.
     fn regex(
         &self,
         args: &[Option<Expr>],
         i: usize,
         pattern: &str,
         call: &Range<usize>,
-    ) -> R<Regex> {
+    ) -> R<Cow<'a, Regex>> {
         let span = self.span_of(args, i, call);
-        if let Some(re) = self.regexes.get(&span.start) {
-            return Ok(re.clone());
+        let cache: &'a RegexCache = self.regexes;
+        if let Some(re) = cache.get(&span.start) {
+            return Ok(Cow::Borrowed(re));
         }
-        compile_regex(pattern).map_err(|m| self.fail(span, m))
+        compile_regex(pattern)
+            .map(Cow::Owned)
+            .map_err(|m| self.fail(span, m))
     }
 
     fn call(&mut self, name: &str, args: &[Option<Expr>], span: &Range<usize>) -> R {

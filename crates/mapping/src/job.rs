@@ -166,10 +166,116 @@ pub enum MappingSource {
 pub struct AttributeMapping {
     pub target: String,
     path: PatchPath,
+    /// Index of the top-level attribute this mapping writes (see [`ObjectMapping::map`]).
+    group: usize,
+    /// Where a string value goes when the target is a plain string attribute.
+    direct: Option<DirectWrite>,
     pub source: MappingSource,
     pub apply: Apply,
     pub default: Option<Json>,
     pub matching: Option<u32>,
+}
+
+/// The canonical keys of a string attribute with no canonical values, singular
+/// (`name.givenName`) or one element of a multi-valued complex attribute picked by
+/// `sub eq "literal"` (`emails[type eq "work"].value`). A string written there needs none of
+/// `scim::patch`'s work beyond creating the element from the filter, so
+/// [`ObjectMapping::map`] sets it itself; everything else goes through `apply_operation`.
+#[derive(Debug, Clone)]
+struct DirectWrite {
+    ext: Option<String>,
+    attr: String,
+    /// For a multi-valued attribute: the element whose `.0` equals `.1`.
+    select: Option<(String, String)>,
+    sub: Option<String>,
+}
+
+impl DirectWrite {
+    fn plan(registry: &Registry, rt: &ResourceType, path: &PatchPath) -> Option<DirectWrite> {
+        use scim::filter::{CompValue, CompareOp, Filter};
+        use scim::schema::{AttrType, Attribute, Mutability};
+        let r = registry.resolve(rt, &path.attr)?;
+        let t = r.target();
+        let writable = |a: &Attribute| a.mutability != Mutability::ReadOnly;
+        if t.kind != AttrType::String
+            || !t.canonical_values.is_empty()
+            || t.multi_valued
+            || !writable(r.attr)
+            || !writable(t)
+        {
+            return None;
+        }
+        let select = match &path.filter {
+            None if !r.attr.multi_valued => None,
+            Some(Filter::Compare {
+                path: key,
+                op: CompareOp::Eq,
+                value: CompValue::String(lit),
+            }) if r.attr.multi_valued
+                && r.sub.is_some()
+                && key.urn.is_none()
+                && key.sub.is_none() =>
+            {
+                let k = r.attr.sub_attribute(&key.name)?;
+                let canonical =
+                    k.canonical_values.is_empty() || k.canonical_values.iter().any(|c| c == lit);
+                if k.kind != AttrType::String || !canonical {
+                    return None;
+                }
+                Some((k.name.clone(), lit.clone()))
+            }
+            _ => return None,
+        };
+        Some(DirectWrite {
+            ext: r.extension.then(|| r.schema.map(str::to_owned)).flatten(),
+            attr: r.attr.name.clone(),
+            select,
+            sub: r.sub.map(|a| a.name.clone()),
+        })
+    }
+
+    fn write(&self, part: &mut Json, value: Json) {
+        let Json::Object(obj) = part else {
+            return;
+        };
+        let mut obj = obj;
+        if let Some(ext) = &self.ext {
+            let Json::Object(inner) = obj
+                .entry(ext.clone())
+                .or_insert_with(|| Json::Object(Default::default()))
+            else {
+                return;
+            };
+            obj = inner;
+        }
+        let Some(sub) = &self.sub else {
+            obj.insert(self.attr.clone(), value);
+            return;
+        };
+        let slot = obj.entry(self.attr.clone());
+        let target = match &self.select {
+            None => slot.or_insert_with(|| Json::Object(Default::default())),
+            Some((key, lit)) => {
+                let Json::Array(items) = slot.or_insert_with(|| Json::Array(Vec::new())) else {
+                    return;
+                };
+                let at = items
+                    .iter()
+                    .position(|e| e.get(key).and_then(Json::as_str) == Some(lit));
+                match at {
+                    Some(i) => &mut items[i],
+                    None => {
+                        items.push(serde_json::json!({ key.as_str(): lit }));
+                        let last = items.len() - 1;
+                        &mut items[last]
+                    }
+                }
+            }
+        };
+        if let Json::Object(m) = target {
+            m.insert(sub.clone(), value);
+        }
+    }
 }
 
 /// A matching attribute's value for one record.
@@ -210,6 +316,8 @@ pub struct ObjectMapping {
     pub resource_type: String,
     pub mappings: Vec<AttributeMapping>,
     pub scope: Scope,
+    /// How many distinct top-level attributes the mappings write.
+    groups: usize,
 }
 
 /// A checked job file.
@@ -287,6 +395,7 @@ impl ObjectMapping {
         let mut mappings = Vec::new();
         let mut targets: Vec<String> = Vec::new();
         let mut precedences = Vec::new();
+        let mut group_keys: Vec<(Option<String>, String)> = Vec::new();
         for m in &obj.mappings {
             let location = here(&format!(", mapping \"{}\"", m.target));
             let mut problem = |message: String| {
@@ -366,9 +475,23 @@ impl ObjectMapping {
                 precedences.push(p);
             }
             if let (Some(path), Some(source)) = (path, source) {
+                let key = (
+                    path.attr.urn.as_ref().map(|u| u.to_lowercase()),
+                    path.attr.name.to_lowercase(),
+                );
+                let group = group_keys
+                    .iter()
+                    .position(|k| *k == key)
+                    .unwrap_or_else(|| {
+                        group_keys.push(key);
+                        group_keys.len() - 1
+                    });
+                let direct = rt.and_then(|rt| DirectWrite::plan(registry, rt, &path));
                 mappings.push(AttributeMapping {
                     target: m.target.clone(),
                     path,
+                    group,
+                    direct,
                     source,
                     apply: m.apply,
                     default: m.default.clone(),
@@ -381,6 +504,7 @@ impl ObjectMapping {
             resource_type: obj.resource_type.clone(),
             mappings,
             scope: Scope::compile(&obj.scoping, attrs).unwrap_or_default(),
+            groups: group_keys.len(),
         })
     }
 
@@ -402,6 +526,10 @@ impl ObjectMapping {
         phase: Phase,
     ) -> Result<Fragment, MapError> {
         let rt = self.resource_type(registry)?;
+        // Each top-level attribute is built in its own small object and merged at the end:
+        // `apply_operation` copies the resource it writes to (for atomicity), and copying a
+        // one-attribute object per mapping is far cheaper than copying the growing fragment.
+        let mut parts: Vec<Json> = vec![Json::Object(Default::default()); self.groups];
         let mut fragment = Fragment {
             resource: serde_json::json!({ "schemas": [rt.schema] }),
             dropped: Vec::new(),
@@ -453,13 +581,28 @@ impl ObjectMapping {
                     value: value.clone(),
                 });
             }
+            if let (Some(d), Json::String(_)) = (&m.direct, &value) {
+                d.write(&mut parts[m.group], value);
+                continue;
+            }
             let op = Operation {
                 op: OpKind::Add,
                 path: Some(m.path.clone()),
                 value: Some(value),
             };
-            apply_operation(registry, rt, &mut fragment.resource, &op)
+            apply_operation(registry, rt, &mut parts[m.group], &op)
                 .map_err(|e| err(e.to_string()))?;
+        }
+        for part in parts {
+            merge(&mut fragment.resource, part);
+        }
+        for ext in &rt.schema_extensions {
+            if fragment.resource.get(&ext.schema).is_some()
+                && let Some(Json::Array(schemas)) = fragment.resource.get_mut("schemas")
+                && !schemas.iter().any(|s| s == ext.schema.as_str())
+            {
+                schemas.push(Json::String(ext.schema.clone()));
+            }
         }
         fragment.matching.sort_by_key(|k| k.precedence);
         Ok(fragment)
@@ -472,5 +615,28 @@ impl ObjectMapping {
                 target: self.resource_type.clone(),
                 message: "the registry has no such resource type".into(),
             })
+    }
+}
+
+/// Moves the attributes of `part` into `into`: `schemas` entries are added once, extension
+/// objects are merged key by key, anything else is set.
+fn merge(into: &mut Json, part: Json) {
+    let (Json::Object(into), Json::Object(part)) = (into, part) else {
+        return;
+    };
+    for (k, v) in part {
+        match (into.get_mut(&k), v) {
+            (Some(Json::Array(have)), Json::Array(add)) if k == "schemas" => {
+                for s in add {
+                    if !have.contains(&s) {
+                        have.push(s);
+                    }
+                }
+            }
+            (Some(Json::Object(have)), Json::Object(add)) => have.extend(add),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
     }
 }
