@@ -17,10 +17,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+mod doc;
+mod list;
 pub mod plan;
 pub mod sqlite;
 
 pub use scim::filter::Filter;
+
+/// Where "now" comes from, so tests can pin timestamps.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// A tenant's numeric key. Every resource, token and change belongs to exactly one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -19,15 +19,55 @@
 //!   the address and the evaluator checks the rest.
 //! * `members.value eq` on Groups goes through the membership table's reverse index.
 //!
-//! Leaves stay plain comparisons so SQLite can drive them from an index. A leaf is NULL only
-//! when its column is, and NULL under `AND`/`OR` then acts as false at the top of a WHERE
+//! Leaves stay plain comparisons so the database can drive them from an index. A leaf is NULL
+//! only when its column is, and NULL under `AND`/`OR` then acts as false at the top of a WHERE
 //! (Kleene logic agrees with two-valued logic wherever the result is determined); only `not`
-//! could turn that NULL into the wrong answer, so it is pushed down as `NOT COALESCE(x, 0)`, and
-//! only over an exact operand. `or` needs both sides; `and` narrows with whichever side it can.
+//! could turn that NULL into the wrong answer, so it is pushed down as `NOT COALESCE(x, FALSE)`,
+//! and only over an exact operand. `or` needs both sides; `and` narrows with whichever side it
+//! can.
+//!
+//! The SQL is the common subset of SQLite and PostgreSQL, with `?` placeholders (the PostgreSQL
+//! backend numbers them when it runs the statement). The few string functions the two spell
+//! differently go through [`Dialect`]. On PostgreSQL the text columns are declared
+//! `COLLATE "C"`, which orders UTF-8 by code point as SQLite's BINARY does, so the exactness
+//! argument above holds unchanged on both.
 
 use scim::filter::{CompValue, CompareOp, Filter};
 use scim::{AttrPath, urn};
 use time::OffsetDateTime;
+
+/// The database a plan's SQL is written for; they differ only in a few string functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `c` ends with the bound text, given its length in characters as the first bind.
+    fn ends_with(self, c: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("substr({c}, -?) = ?"),
+            Dialect::Postgres => format!("right({c}, CAST(? AS INTEGER)) = ?"),
+        }
+    }
+
+    /// `c` starts with the bound text, given its length in characters as the first bind.
+    fn starts_with(self, c: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("substr({c}, 1, ?) = ?"),
+            Dialect::Postgres => format!("left({c}, CAST(? AS INTEGER)) = ?"),
+        }
+    }
+
+    /// `c` contains the bound text.
+    fn contains(self, c: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("instr({c}, ?) > 0"),
+            Dialect::Postgres => format!("strpos({c}, ?) > 0"),
+        }
+    }
+}
 
 /// A value bound to a `?` placeholder, in order of appearance.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,9 +196,10 @@ pub fn column(kind: &str, path: &AttrPath) -> Option<Col> {
 }
 
 /// Plans `filter` for resources of the given kinds in one tenant (the emails subquery needs the
-/// tenant to use its index).
-pub fn plan(filter: &Filter, tenant: i64, kinds: &[&str]) -> Plan {
-    match node(filter, tenant, kinds) {
+/// tenant to use its index), in the SQL of `dialect`.
+pub fn plan(filter: &Filter, tenant: i64, kinds: &[&str], dialect: Dialect) -> Plan {
+    let cx = Cx { tenant, dialect };
+    match node(filter, cx, kinds) {
         Some(n) => Plan {
             condition: Some(Sql {
                 text: n.text,
@@ -186,6 +227,13 @@ pub fn touches(filter: &Filter, attr: &str) -> bool {
     }
 }
 
+/// What every leaf's translation depends on besides the leaf.
+#[derive(Debug, Clone, Copy)]
+struct Cx {
+    tenant: i64,
+    dialect: Dialect,
+}
+
 #[derive(Debug)]
 struct Node {
     text: String,
@@ -193,27 +241,27 @@ struct Node {
     exact: bool,
 }
 
-fn node(filter: &Filter, tenant: i64, kinds: &[&str]) -> Option<Node> {
+fn node(filter: &Filter, cx: Cx, kinds: &[&str]) -> Option<Node> {
     match filter {
-        Filter::And(l, r) => match (node(l, tenant, kinds), node(r, tenant, kinds)) {
+        Filter::And(l, r) => match (node(l, cx, kinds), node(r, cx, kinds)) {
             (Some(a), Some(b)) => Some(join(a, "AND", b)),
             (Some(a), None) | (None, Some(a)) => Some(Node { exact: false, ..a }),
             (None, None) => None,
         },
         Filter::Or(l, r) => {
-            let (a, b) = (node(l, tenant, kinds)?, node(r, tenant, kinds)?);
+            let (a, b) = (node(l, cx, kinds)?, node(r, cx, kinds)?);
             Some(join(a, "OR", b))
         }
         Filter::Not(inner) => {
-            let n = node(inner, tenant, kinds)?;
+            let n = node(inner, cx, kinds)?;
             n.exact.then(|| Node {
-                text: format!("NOT COALESCE(({}), 0)", n.text),
+                text: format!("NOT COALESCE(({}), FALSE)", n.text),
                 ..n
             })
         }
         Filter::Compare { path, .. } | Filter::Present(path) => per_kind(kinds, |kind| {
             let col = column(kind, path)?;
-            leaf(filter, col, tenant)
+            leaf(filter, col, cx)
         }),
         Filter::ValuePath {
             attr,
@@ -224,8 +272,8 @@ fn node(filter: &Filter, tenant: i64, kinds: &[&str]) -> Option<Node> {
                 ..attr.clone()
             };
             match column(kind, &whole)? {
-                Col::Email => element_narrowing(inner, tenant, email_lookup),
-                Col::Member => element_narrowing(inner, tenant, member_lookup),
+                Col::Email => element_narrowing(inner, cx, email_lookup),
+                Col::Member => element_narrowing(inner, cx, member_lookup),
                 _ => None,
             }
         }),
@@ -292,7 +340,7 @@ fn exact(text: impl Into<String>, binds: Vec<Bind>) -> Option<Node> {
 }
 
 /// One comparison or presence test on an indexed column.
-fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
+fn leaf(filter: &Filter, col: Col, cx: Cx) -> Option<Node> {
     if matches!(col, Col::Email | Col::Member) {
         let Filter::Compare {
             op,
@@ -303,9 +351,9 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
             return None;
         };
         return if col == Col::Email {
-            email_lookup(*op, s, tenant)
+            email_lookup(*op, s, cx)
         } else {
-            member_lookup(*op, s, tenant)
+            member_lookup(*op, s, cx)
         };
     }
     let c = col.sql();
@@ -315,7 +363,7 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
                 Col::Id | Col::ExternalId | Col::NameLc | Col::DisplayLc => {
                     exact(format!("({c} IS NOT NULL AND {c} <> '')"), vec![])
                 }
-                Col::Created | Col::LastModified => exact("1", vec![]),
+                Col::Created | Col::LastModified => exact("TRUE", vec![]),
                 // A stored `active` that is not a boolean is NULL in the column but may still be
                 // "present" to the evaluator.
                 Col::Active | Col::Email | Col::Member => None,
@@ -332,10 +380,10 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
                 value: value.clone(),
             },
             col,
-            tenant,
+            cx,
         )?;
         return eq.exact.then(|| Node {
-            text: format!("NOT COALESCE(({}), 0)", eq.text),
+            text: format!("NOT COALESCE(({}), FALSE)", eq.text),
             ..eq
         });
     }
@@ -343,13 +391,13 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
         // `eq null` is "not present"; other operators against null match nothing.
         return match op {
             CompareOp::Eq => {
-                let pr = leaf(&Filter::Present(AttrPath::name("x")), col, tenant)?;
+                let pr = leaf(&Filter::Present(AttrPath::name("x")), col, cx)?;
                 Some(Node {
-                    text: format!("NOT COALESCE(({}), 0)", pr.text),
+                    text: format!("NOT COALESCE(({}), FALSE)", pr.text),
                     ..pr
                 })
             }
-            _ => exact("0", vec![]),
+            _ => exact("FALSE", vec![]),
         };
     }
     match col {
@@ -376,13 +424,19 @@ fn leaf(filter: &Filter, col: Col, tenant: i64) -> Option<Node> {
             let CompValue::String(s) = value else {
                 return None;
             };
-            text_leaf(c, op, s, col.folded())
+            text_leaf(c, op, s, col.folded(), cx.dialect)
         }
     }
 }
 
 /// A string comparison on a text column, `folded` when the column holds lower-cased text.
-fn text_leaf(c: &str, op: CompareOp, literal: &str, folded: bool) -> Option<Node> {
+fn text_leaf(
+    c: &str,
+    op: CompareOp,
+    literal: &str,
+    folded: bool,
+    dialect: Dialect,
+) -> Option<Node> {
     if folded && matches!(op, CompareOp::Sw | CompareOp::Ew | CompareOp::Co) && !literal.is_ascii()
     {
         return None;
@@ -411,15 +465,15 @@ fn text_leaf(c: &str, op: CompareOp, literal: &str, folded: bool) -> Option<Node
                 vec![Bind::Text(v), Bind::Text(hi)],
             ),
             None => exact(
-                format!("substr({c}, 1, ?) = ?"),
+                dialect.starts_with(c),
                 vec![Bind::Int(v.chars().count() as i64), Bind::Text(v)],
             ),
         },
         CompareOp::Ew => exact(
-            format!("substr({c}, -?) = ?"),
+            dialect.ends_with(c),
             vec![Bind::Int(v.chars().count() as i64), Bind::Text(v)],
         ),
-        CompareOp::Co => exact(format!("instr({c}, ?) > 0"), vec![Bind::Text(v)]),
+        CompareOp::Co => exact(dialect.contains(c), vec![Bind::Text(v)]),
         CompareOp::Ne => None,
     }
 }
@@ -447,7 +501,7 @@ fn time_leaf(c: &str, op: CompareOp, v: OffsetDateTime) -> Option<Node> {
     let up = q + i64::from(ns.rem_euclid(1_000_000) != 0);
     let cmp = |sym: &str, bound: i64| exact(format!("{c} {sym} ?"), vec![Bind::Int(bound)]);
     match op {
-        CompareOp::Eq if up != q => exact("0", vec![]),
+        CompareOp::Eq if up != q => exact("FALSE", vec![]),
         CompareOp::Eq => cmp("=", q),
         CompareOp::Gt => cmp(">", q),
         CompareOp::Ge => cmp(">=", up),
@@ -459,12 +513,12 @@ fn time_leaf(c: &str, op: CompareOp, v: OffsetDateTime) -> Option<Node> {
 }
 
 /// `emails.value <op> "x"` (or `emails <op> "x"`): the candidates holding such an address.
-fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
+fn email_lookup(op: CompareOp, literal: &str, cx: Cx) -> Option<Node> {
     if !matches!(op, CompareOp::Eq | CompareOp::Sw) {
         return None;
     }
-    let inner = text_leaf("e.value_lc", op, literal, true)?;
-    let mut binds = vec![Bind::Int(tenant)];
+    let inner = text_leaf("e.value_lc", op, literal, true, cx.dialect)?;
+    let mut binds = vec![Bind::Int(cx.tenant)];
     binds.extend(inner.binds);
     Some(Node {
         text: format!(
@@ -480,12 +534,12 @@ fn email_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
 /// membership table's reverse index without reading any group's member list. Exact: member ids
 /// are ids this store generated (lower-case UUIDs), so comparing with the folded literal is the
 /// evaluator's case-insensitive `eq` (`members.value` is not caseExact).
-fn member_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
+fn member_lookup(op: CompareOp, literal: &str, cx: Cx) -> Option<Node> {
     (op == CompareOp::Eq).then(|| Node {
         text: "r.pk IN (SELECT m.group_pk FROM members m JOIN resources x ON x.pk = m.member_pk \
                WHERE x.tenant = ? AND x.kind IN ('User', 'Group') AND x.id = ?)"
             .to_owned(),
-        binds: vec![Bind::Int(tenant), Bind::Text(fold(literal))],
+        binds: vec![Bind::Int(cx.tenant), Bind::Text(fold(literal))],
         exact: true,
     })
 }
@@ -494,8 +548,8 @@ fn member_lookup(op: CompareOp, literal: &str, tenant: i64) -> Option<Node> {
 /// filter requires; exact only when the element filter is that one test.
 fn element_narrowing(
     filter: &Filter,
-    tenant: i64,
-    lookup: fn(CompareOp, &str, i64) -> Option<Node>,
+    cx: Cx,
+    lookup: fn(CompareOp, &str, Cx) -> Option<Node>,
 ) -> Option<Node> {
     match filter {
         Filter::Compare {
@@ -506,12 +560,12 @@ fn element_narrowing(
             && path.sub.is_none()
             && path.name.eq_ignore_ascii_case("value") =>
         {
-            lookup(*op, s, tenant)
+            lookup(*op, s, cx)
         }
         Filter::And(l, r) => {
             match (
-                element_narrowing(l, tenant, lookup),
-                element_narrowing(r, tenant, lookup),
+                element_narrowing(l, cx, lookup),
+                element_narrowing(r, cx, lookup),
             ) {
                 (Some(a), Some(b)) => Some(Node {
                     exact: false,
@@ -523,9 +577,9 @@ fn element_narrowing(
         }
         Filter::Or(l, r) => {
             let n = join(
-                element_narrowing(l, tenant, lookup)?,
+                element_narrowing(l, cx, lookup)?,
                 "OR",
-                element_narrowing(r, tenant, lookup)?,
+                element_narrowing(r, cx, lookup)?,
             );
             Some(Node { exact: false, ..n })
         }
@@ -562,7 +616,12 @@ mod tests {
 
     #[test]
     fn user_name_eq_is_an_exact_index_lookup() {
-        let p = plan(&f("userName", CompareOp::Eq, "BJensen"), 1, &["User"]);
+        let p = plan(
+            &f("userName", CompareOp::Eq, "BJensen"),
+            1,
+            &["User"],
+            Dialect::Sqlite,
+        );
         assert!(p.exact);
         let sql = p.condition.unwrap();
         assert_eq!(sql.text, "r.name_lc = ?");
@@ -571,7 +630,12 @@ mod tests {
 
     #[test]
     fn unknown_attribute_does_not_narrow() {
-        let p = plan(&f("name.familyName", CompareOp::Eq, "x"), 1, &["User"]);
+        let p = plan(
+            &f("name.familyName", CompareOp::Eq, "x"),
+            1,
+            &["User"],
+            Dialect::Sqlite,
+        );
         assert_eq!(p.condition, None);
         assert!(!p.exact);
     }
@@ -582,14 +646,19 @@ mod tests {
             Box::new(f("externalId", CompareOp::Eq, "e1")),
             Box::new(f("title", CompareOp::Eq, "x")),
         );
-        let p = plan(&filter, 1, &["User"]);
+        let p = plan(&filter, 1, &["User"], Dialect::Sqlite);
         assert!(!p.exact);
         assert_eq!(p.condition.unwrap().text, "r.external_id = ?");
     }
 
     #[test]
     fn display_name_differs_per_kind() {
-        let p = plan(&f("displayName", CompareOp::Eq, "X"), 1, &["Group", "User"]);
+        let p = plan(
+            &f("displayName", CompareOp::Eq, "X"),
+            1,
+            &["Group", "User"],
+            Dialect::Sqlite,
+        );
         assert!(p.exact);
         assert_eq!(
             p.condition.unwrap().text,
@@ -604,9 +673,19 @@ mod tests {
             .unwrap()
             .unix_timestamp()
             * 1000;
-        let p = plan(&f("meta.lastModified", CompareOp::Ge, t), 1, &["User"]);
+        let p = plan(
+            &f("meta.lastModified", CompareOp::Ge, t),
+            1,
+            &["User"],
+            Dialect::Sqlite,
+        );
         assert_eq!(p.condition.unwrap().binds, vec![Bind::Int(ms + 1)]);
-        let p = plan(&f("meta.lastModified", CompareOp::Le, t), 1, &["User"]);
+        let p = plan(
+            &f("meta.lastModified", CompareOp::Le, t),
+            1,
+            &["User"],
+            Dialect::Sqlite,
+        );
         assert_eq!(p.condition.unwrap().binds, vec![Bind::Int(ms)]);
     }
 

@@ -12,26 +12,9 @@
 //! the database. `synchronous=FULL` (an fsync per commit) closes that window too, at the price of
 //! one disk flush per write; [`SqliteOptions::synchronous_full`] turns it on.
 //!
-//! Listing, in the order the code decides it:
-//!
-//! * The filter is planned ([`crate::plan`]). An exact plan is answered by SQL alone: a filtered
-//!   first page that is not full is its own total (one statement: the usual `userName eq`
-//!   lookup); otherwise a read transaction runs `COUNT(*)` (or reads the per-type counts kept by
-//!   triggers when there is no filter) and fetches only the page.
-//! * An inexact plan streams the SQL-narrowed candidates in the requested order, in chunks, and
-//!   the evaluator decides each; every candidate is read (the total needs them) but only the
-//!   page is kept, so memory stays bounded however many candidates there are.
-//! * Sorting by an attribute no column holds sorts every match in memory with the protocol
-//!   crate's sort keys, bounded by [`MAX_IN_MEMORY_SORT`] (beyond it: `tooMany`).
-//! * Orders are total: the sort key, then `pk` in the same direction; descending is the exact
-//!   reverse of ascending, so missing values come last ascending and first descending. A
-//!   nullable column is read as two index ranges (values, then missing), so no page sorts the
-//!   whole set.
-//! * Cursors (RFC 9865) are base64url JSON: the position of the page's last row (segment, key,
-//!   `pk`) plus a fingerprint of the filter, order and types. The next page is a keyset range
-//!   after that position, so rows inserted or deleted meanwhile never shift it: nothing present
-//!   throughout is skipped or repeated. In-memory sorts use an offset instead (documented as the
-//!   one exception). Cursors do not expire; one for another query is `InvalidCursor`.
+//! Listing is [`crate::list`], shared with the PostgreSQL backend; a list that takes several
+//! statements runs them in one read transaction on a reader connection, so they see one
+//! snapshot. The per-type counts an unfiltered list reports are kept by triggers.
 //!
 //! Writes: deleting a resource removes its memberships in both directions, and each group that
 //! lost it as a member gets a new version and a change-feed entry, since its `members` changed.
@@ -39,42 +22,32 @@
 //! membership table, and bumping every member of a group (transitively) on each membership
 //! change would make one membership change cost the group's size.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::plan::{self, Bind, Col, Sql};
+use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, write_error};
+use crate::list::{Conn, Key, Listing};
+use crate::plan::{Bind, Dialect};
 use crate::{
     Change, ChangeOp, GroupRef, Load, Member, MemberChange, Modify, Page, Precondition, Principal,
-    Query, Result, SortOrder, Store, StoreError, Stored, Tenant, TenantId, TokenInfo,
+    Query, Result, Store, StoreError, Stored, Tenant, TenantId, TokenInfo,
 };
 
+pub use crate::Clock;
+pub use crate::list::MAX_IN_MEMORY_SORT;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// Where "now" comes from, so tests can pin timestamps.
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
-
-/// Most matches a list sorts in memory (by an attribute no column holds). Only their sort keys
-/// are held (tens of bytes each), but every candidate's document is read and parsed; beyond this
-/// the request fails with `tooMany` rather than letting one query occupy the server.
-pub const MAX_IN_MEMORY_SORT: usize = 200_000;
-
-/// Rows fetched per round trip when candidates are finished in memory.
-const SCAN_CHUNK: i64 = 256;
 
 /// Tuning of the SQLite backend.
 #[derive(Clone)]
@@ -109,7 +82,7 @@ impl fmt::Debug for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    registry: Arc<scim::Registry>,
+    kinds: Kinds,
     clock: Clock,
     /// Bumped after each commit that appended to the change feed.
     feed: tokio::sync::watch::Sender<u64>,
@@ -177,7 +150,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             readers,
-            registry,
+            kinds: Kinds(registry),
             clock: options.clock,
             feed: tokio::sync::watch::Sender::new(0),
         })
@@ -192,236 +165,23 @@ impl SqliteStore {
         i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX)
     }
 
-    /// The canonical id of a resource type (`user` → `User`).
-    fn kind(&self, kind: &str) -> Option<String> {
-        match self.registry.resource_type(kind) {
-            Some(rt) => Some(rt.id.clone()),
-            None => ["User", "Group"]
-                .into_iter()
-                .find(|k| k.eq_ignore_ascii_case(kind))
-                .map(str::to_owned),
-        }
-    }
-
-    fn known_kind(&self, kind: &str) -> Result<String> {
-        self.kind(kind).ok_or_else(|| {
-            StoreError::Scim(scim::Error::InvalidValue(format!(
-                "unknown resource type '{kind}'"
-            )))
-        })
-    }
-
-    fn all_kinds(&self) -> Vec<String> {
-        let mut kinds: Vec<String> = self
-            .registry
-            .resource_types()
-            .iter()
-            .map(|rt| rt.id.clone())
-            .collect();
-        if kinds.is_empty() {
-            kinds = vec!["Group".into(), "User".into()];
-        }
-        kinds.sort();
-        kinds
-    }
-
     async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
-
-    /// Whether `resource` (with its id and meta) satisfies `filter`; a type the registry does
-    /// not know matches nothing, as an unknown attribute does.
-    fn matches(&self, filter: &crate::Filter, stored: &Stored) -> bool {
-        match self.registry.resource_type(&stored.kind) {
-            Some(rt) => filter.matches(&resource_json(stored), &self.registry, rt),
-            None => false,
-        }
-    }
 }
 
-// --- rows and documents ---------------------------------------------------------------------
+// --- rows -----------------------------------------------------------------------------------
 
-const COLS: &str = "r.pk, r.kind, r.id, r.version, r.created, r.last_modified, r.doc";
-
-/// A resource row as read, before its document is parsed.
-struct RowData {
-    pk: i64,
-    kind: String,
-    id: String,
-    version: i64,
-    created: i64,
-    last_modified: i64,
-    doc: String,
-}
-
-impl RowData {
-    fn read(row: &SqliteRow) -> Result<RowData> {
-        Ok(RowData {
-            pk: row.try_get(0)?,
-            kind: row.try_get(1)?,
-            id: row.try_get(2)?,
-            version: row.try_get(3)?,
-            created: row.try_get(4)?,
-            last_modified: row.try_get(5)?,
-            doc: row.try_get(6)?,
-        })
-    }
-
-    fn into_stored(self) -> Result<(i64, Stored)> {
-        let doc = serde_json::from_str(&self.doc).map_err(|e| {
-            StoreError::Database(format!("stored document of {} is not JSON: {e}", self.id))
-        })?;
-        Ok((
-            self.pk,
-            Stored {
-                kind: self.kind,
-                id: self.id,
-                version: self.version,
-                created: from_ms(self.created)?,
-                last_modified: from_ms(self.last_modified)?,
-                doc,
-                members: None,
-                groups: None,
-            },
-        ))
-    }
-}
-
-fn from_ms(ms: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Database(format!("stored time {ms} is out of range: {e}")))
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The resource as the filter evaluator sees it: the document plus `id`, `meta` and, when
-/// loaded, `members`/`groups`.
-fn resource_json(s: &Stored) -> Value {
-    let mut obj = match &s.doc {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    obj.insert("id".into(), Value::String(s.id.clone()));
-    obj.insert(
-        "meta".into(),
-        json!({
-            "resourceType": s.kind,
-            "created": rfc3339(s.created),
-            "lastModified": rfc3339(s.last_modified),
-            "version": format!("W/\"{}\"", s.version),
-        }),
-    );
-    if let Some(members) = &s.members {
-        let list = members
-            .iter()
-            .map(|m| json!({"value": m.value, "type": m.kind, "display": m.display}))
-            .collect();
-        obj.insert("members".into(), Value::Array(list));
-    }
-    if let Some(groups) = &s.groups {
-        let list = groups
-            .iter()
-            .map(|g| {
-                json!({
-                    "value": g.value,
-                    "display": g.display,
-                    "type": if g.direct { "direct" } else { "indirect" },
-                })
-            })
-            .collect();
-        obj.insert("groups".into(), Value::Array(list));
-    }
-    Value::Object(obj)
-}
-
-/// The indexed columns of a document.
-#[derive(Debug, Default, PartialEq)]
-struct Indexed {
-    external_id: Option<String>,
-    /// The unique name as written (`userName` / group `displayName`).
-    name: Option<String>,
-    display_lc: Option<String>,
-    active: Option<bool>,
-    emails: BTreeSet<String>,
-}
-
-impl Indexed {
-    fn of(kind: &str, doc: &Value) -> Indexed {
-        let Some(obj) = doc.as_object() else {
-            return Indexed::default();
-        };
-        let text = |key: &str| {
-            scim::path::get_ci(obj, key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let (name, display_lc) = match kind {
-            "User" => (
-                text("userName"),
-                text("displayName").map(|d| plan::fold(&d)),
-            ),
-            "Group" => (text("displayName"), None),
-            _ => (None, None),
-        };
-        let active = match scim::path::get_ci(obj, "active") {
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
-            _ => None,
-        };
-        let mut emails = BTreeSet::new();
-        let mut add = |v: &Value| {
-            if let Some(s) = v
-                .as_object()
-                .and_then(|o| scim::path::get_ci(o, "value"))
-                .and_then(Value::as_str)
-            {
-                emails.insert(plan::fold(s));
-            }
-        };
-        match scim::path::get_ci(obj, "emails") {
-            Some(Value::Array(items)) => items.iter().for_each(&mut add),
-            Some(v @ Value::Object(_)) => add(v),
-            _ => {}
-        }
-        Indexed {
-            external_id: text("externalId"),
-            name,
-            display_lc,
-            active,
-            emails,
-        }
-    }
-
-    fn name_lc(&self) -> Option<String> {
-        self.name.as_deref().map(plan::fold)
-    }
-}
-
-/// The attribute whose uniqueness the `name_lc` index enforces for a type.
-fn unique_attr(kind: &str) -> &'static str {
-    if kind == "User" {
-        "userName"
-    } else {
-        "displayName"
-    }
-}
-
-/// Maps a unique-index violation on the name to the SCIM uniqueness error.
-fn write_error(e: sqlx::Error, kind: &str, ix: &Indexed) -> StoreError {
-    if let Some(db) = e.as_database_error()
-        && db.is_unique_violation()
-        && db.message().contains("name_lc")
-    {
-        return StoreError::Uniqueness(format!(
-            "{} '{}' is already taken",
-            unique_attr(kind),
-            ix.name.as_deref().unwrap_or_default()
-        ));
-    }
-    e.into()
+fn read_row(row: &SqliteRow) -> Result<RowData> {
+    Ok(RowData {
+        pk: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        id: row.try_get(2)?,
+        version: row.try_get(3)?,
+        created: row.try_get(4)?,
+        last_modified: row.try_get(5)?,
+        doc: row.try_get(6)?,
+    })
 }
 
 // --- shared queries -------------------------------------------------------------------------
@@ -440,7 +200,7 @@ async fn fetch_row(
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.as_ref().map(RowData::read).transpose()
+    row.as_ref().map(read_row).transpose()
 }
 
 async fn load_members(conn: &mut SqliteConnection, group: i64) -> Result<Vec<Member>> {
@@ -519,7 +279,7 @@ async fn fetch_user_with_groups(
     let mut groups: Vec<(i64, String, Option<String>, i64)> = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Database(format!("groups of {id} did not decode: {e}")))?;
     groups.sort_by_key(|g| g.0);
-    let (pk, mut stored) = RowData::read(&row)?.into_stored()?;
+    let (pk, mut stored) = read_row(&row)?.into_stored()?;
     stored.groups = Some(
         groups
             .into_iter()
@@ -720,13 +480,6 @@ async fn insert_resource(
     })
 }
 
-fn check(precondition: Precondition, current: i64) -> Result<()> {
-    match precondition {
-        Precondition::Version(v) if v != current => Err(StoreError::PreconditionFailed { current }),
-        _ => Ok(()),
-    }
-}
-
 fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     binds: &'q [Bind],
@@ -740,294 +493,78 @@ fn bind_all<'q>(
     q
 }
 
-// --- listing: order, positions, cursors -------------------------------------------------------
+// --- listing ----------------------------------------------------------------------------------
 
-/// How a list is ordered.
-#[derive(Debug, Clone)]
-enum Order {
-    /// Creation order within one type.
-    Pk,
-    /// By a SQL expression, then by `pk` in the same direction.
-    Expr {
-        sql: String,
-        text: bool,
-        nullable: bool,
-        desc: bool,
-    },
-    /// By an attribute no column holds: sorted in memory.
-    Memory { path: scim::AttrPath, desc: bool },
-}
-
-/// A sort key value.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum Key {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-/// A row's place in the order: the segment (values first, then missing values), its key, its
-/// row key. Cursors carry the position of the last row of a page.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Pos {
-    s: u8,
-    k: Key,
-    p: i64,
-}
-
-/// The RFC 9865 cursor: a position in a given query's order (keyset pagination, stable under
-/// concurrent inserts and deletes), or an offset for in-memory sorts. `f` fingerprints the query
-/// so that a cursor is not replayed against another filter or order.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    f: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    at: Option<Pos>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    o: Option<u64>,
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-    }
-
-    fn decode(text: &str, fingerprint: &str) -> Result<Cursor> {
-        let bad =
-            || StoreError::InvalidCursor(format!("'{text}' is not a cursor this server issued"));
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| bad())?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if cursor.f != fingerprint {
-            return Err(StoreError::InvalidCursor(
-                "the cursor belongs to a different filter or sort order".into(),
-            ));
-        }
-        Ok(cursor)
-    }
-}
-
-impl Order {
-    /// The segments rows fall in, in scan order: one, or for a nullable column values (0) and
-    /// missing values (1), missing last ascending and first descending (RFC 7644 §3.4.2.3:
-    /// descending is the exact reverse).
-    fn segments(&self) -> &'static [u8] {
-        match self {
-            Order::Expr {
-                nullable: true,
-                desc: false,
-                ..
-            } => &[0, 1],
-            Order::Expr {
-                nullable: true,
-                desc: true,
-                ..
-            } => &[1, 0],
-            _ => &[0],
-        }
-    }
-
-    fn desc(&self) -> bool {
-        match self {
-            Order::Pk => false,
-            Order::Expr { desc, .. } | Order::Memory { desc, .. } => *desc,
-        }
-    }
-
-    /// Compares two positions as the SQL order does (BINARY collation = code point order).
-    fn cmp(&self, a: &Pos, b: &Pos) -> Ordering {
-        let within = match (&a.k, &b.k) {
-            (Key::Int(x), Key::Int(y)) => x.cmp(y),
-            (Key::Text(x), Key::Text(y)) => x.cmp(y),
-            _ => Ordering::Equal,
-        }
-        .then(a.p.cmp(&b.p));
-        let all = a.s.cmp(&b.s).then(within);
-        if self.desc() { all.reverse() } else { all }
-    }
-}
-
-/// The base of every list query: tenant, type(s), pushed-down filter.
-struct Base {
-    text: String,
-    binds: Vec<Bind>,
-}
-
-impl Base {
-    fn new(tenant: TenantId, kinds: &[String], condition: Option<&Sql>) -> Base {
-        let mut binds = vec![Bind::Int(tenant.0)];
-        let mut text = if kinds.len() == 1 {
-            "r.tenant = ? AND r.kind = ?".to_owned()
-        } else {
-            format!(
-                "r.tenant = ? AND r.kind IN ({})",
-                vec!["?"; kinds.len()].join(", ")
-            )
-        };
-        binds.extend(kinds.iter().map(|k| Bind::Text(k.clone())));
-        if let Some(c) = condition {
-            text.push_str(&format!(" AND ({})", c.text));
-            binds.extend(c.binds.iter().cloned());
-        }
-        Base { text, binds }
-    }
-}
-
-/// The SQL for one segment of an ordered scan.
-fn segment_sql(
-    base: &Base,
-    order: &Order,
-    seg: u8,
-    after: Option<&Pos>,
-    offset: i64,
-    limit: i64,
-) -> (String, Vec<Bind>) {
-    let mut text = String::new();
-    let mut binds = base.binds.clone();
-    let dir = if order.desc() { "DESC" } else { "ASC" };
-    let cmp = if order.desc() { "<" } else { ">" };
-    let key = match order {
-        Order::Expr { sql, .. } => sql.as_str(),
-        _ => "NULL",
-    };
-    text.push_str(&format!(
-        "SELECT {COLS}, {key} FROM resources r WHERE {}",
-        base.text
-    ));
-    match order {
-        Order::Expr { sql, nullable, .. } => {
-            if *nullable {
-                let null = if seg == 0 { "IS NOT NULL" } else { "IS NULL" };
-                text.push_str(&format!(" AND {sql} {null}"));
-            }
-            match after {
-                Some(Pos { k, p, .. }) if seg == 0 => {
-                    text.push_str(&format!(" AND ({sql}, r.pk) {cmp} (?, ?)"));
-                    binds.push(match k {
-                        Key::Int(i) => Bind::Int(*i),
-                        Key::Text(s) => Bind::Text(s.clone()),
-                        Key::Null => Bind::Text(String::new()),
-                    });
-                    binds.push(Bind::Int(*p));
-                }
-                Some(Pos { p, .. }) => {
-                    text.push_str(&format!(" AND r.pk {cmp} ?"));
-                    binds.push(Bind::Int(*p));
-                }
-                None => {}
-            }
-            if seg == 0 {
-                text.push_str(&format!(" ORDER BY {sql} {dir}, r.pk {dir}"));
-            } else {
-                text.push_str(&format!(" ORDER BY r.pk {dir}"));
-            }
-        }
-        _ => {
-            if let Some(Pos { p, .. }) = after {
-                text.push_str(&format!(" AND r.pk {cmp} ?"));
-                binds.push(Bind::Int(*p));
-            }
-            text.push_str(&format!(" ORDER BY r.pk {dir}"));
-        }
-    }
-    text.push_str(" LIMIT ? OFFSET ?");
-    binds.push(Bind::Int(limit));
-    binds.push(Bind::Int(offset));
-    (text, binds)
-}
-
-/// The rows with these keys, in the order given (the ones deleted meanwhile left out).
-async fn fetch_by_pk(conn: &mut SqliteConnection, pks: &[i64]) -> Result<Vec<(i64, Stored)>> {
-    let mut out = Vec::with_capacity(pks.len());
-    for batch in pks.chunks(500) {
-        let text = format!(
-            "SELECT {COLS} FROM resources r WHERE r.pk IN ({})",
-            vec!["?"; batch.len()].join(", ")
-        );
-        let mut q = sqlx::query(&text);
-        for pk in batch {
-            q = q.bind(pk);
-        }
-        let mut found = std::collections::HashMap::with_capacity(batch.len());
-        for row in q.fetch_all(&mut *conn).await? {
-            let data = RowData::read(&row)?;
-            found.insert(data.pk, data);
-        }
-        for pk in batch {
-            if let Some(data) = found.remove(pk) {
-                out.push(data.into_stored()?);
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn count(conn: &mut SqliteConnection, text: &str, binds: &[Bind]) -> Result<i64> {
-    let row = bind_all(sqlx::query(text), binds)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get(0)?)
-}
-
-fn read_pos(row: &SqliteRow, order: &Order, seg: u8, pk: i64) -> Result<Pos> {
-    let k = match order {
-        Order::Expr { text: true, .. } => row
-            .try_get::<Option<String>, _>(7)?
-            .map_or(Key::Null, Key::Text),
-        Order::Expr { text: false, .. } => row
-            .try_get::<Option<i64>, _>(7)?
-            .map_or(Key::Null, Key::Int),
-        _ => Key::Null,
-    };
-    Ok(Pos { s: seg, k, p: pk })
-}
-
-/// Up to `limit` rows after `after` (or from the start, skipping `offset`), in order.
-async fn scan(
-    conn: &mut SqliteConnection,
-    base: &Base,
-    order: &Order,
-    after: Option<&Pos>,
-    mut offset: i64,
-    limit: i64,
-) -> Result<Vec<(Pos, RowData)>> {
-    let mut out = Vec::new();
-    let segments = order.segments();
-    let first = after
-        .and_then(|p| segments.iter().position(|s| *s == p.s))
-        .unwrap_or(0);
-    for &seg in &segments[first..] {
-        let want = limit - out.len() as i64;
-        if want <= 0 {
-            break;
-        }
-        let after = after.filter(|p| p.s == seg);
-        let (text, binds) = segment_sql(base, order, seg, after, offset, want);
-        let rows = bind_all(sqlx::query(&text), &binds)
-            .fetch_all(&mut *conn)
+#[async_trait]
+impl Conn for SqliteConnection {
+    async fn rows(
+        &mut self,
+        text: &str,
+        binds: &[Bind],
+        text_key: bool,
+    ) -> Result<Vec<(RowData, Key)>> {
+        let rows = bind_all(sqlx::query(text), binds)
+            .fetch_all(&mut *self)
             .await?;
-        if rows.is_empty() && offset > 0 {
-            // The offset lies beyond this segment: carry what is left of it to the next one.
-            let (count_text, count_binds) = segment_sql(base, order, seg, None, 0, -1);
-            let n = count(
-                conn,
-                &format!("SELECT COUNT(*) FROM ({count_text})"),
-                &count_binds,
-            )
-            .await?;
-            offset = (offset - n).max(0);
-        } else {
-            offset = 0;
-        }
-        for row in &rows {
-            let data = RowData::read(row)?;
-            out.push((read_pos(row, order, seg, data.pk)?, data));
-        }
+        rows.iter()
+            .map(|row| {
+                let k = if text_key {
+                    row.try_get::<Option<String>, _>(7)?
+                        .map_or(Key::Null, Key::Text)
+                } else {
+                    row.try_get::<Option<i64>, _>(7)?
+                        .map_or(Key::Null, Key::Int)
+                };
+                Ok((read_row(row)?, k))
+            })
+            .collect()
     }
-    Ok(out)
+
+    async fn count(&mut self, text: &str, binds: &[Bind]) -> Result<i64> {
+        let row = bind_all(sqlx::query(text), binds)
+            .fetch_one(&mut *self)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn type_count(&mut self, tenant: TenantId, kind: &str) -> Result<i64> {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT n FROM resource_counts WHERE tenant = ? AND kind = ?")
+                .bind(tenant.0)
+                .bind(kind)
+                .fetch_optional(&mut *self)
+                .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn fetch_by_pk(&mut self, pks: &[i64]) -> Result<Vec<(i64, Stored)>> {
+        let mut out = Vec::with_capacity(pks.len());
+        for batch in pks.chunks(500) {
+            let text = format!(
+                "SELECT {COLS} FROM resources r WHERE r.pk IN ({})",
+                vec!["?"; batch.len()].join(", ")
+            );
+            let mut q = sqlx::query(&text);
+            for pk in batch {
+                q = q.bind(pk);
+            }
+            let mut found = std::collections::HashMap::with_capacity(batch.len());
+            for row in q.fetch_all(&mut *self).await? {
+                let data = read_row(&row)?;
+                found.insert(data.pk, data);
+            }
+            for pk in batch {
+                if let Some(data) = found.remove(pk) {
+                    out.push(data.into_stored()?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn load_extras(&mut self, pk: i64, stored: &mut Stored, load: Load) -> Result<()> {
+        load_extras(self, pk, stored, load).await
+    }
 }
 
 // --- the trait --------------------------------------------------------------------------------
@@ -1189,7 +726,7 @@ impl Store for SqliteStore {
         doc: Value,
         members: Vec<String>,
     ) -> Result<Stored> {
-        let kind = self.known_kind(kind)?;
+        let kind = self.kinds.known_kind(kind)?;
         let mut tx = self.write().await?;
         let stored = insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await?;
         tx.commit().await?;
@@ -1208,7 +745,7 @@ impl Store for SqliteStore {
         items: Vec<(Value, Vec<String>)>,
         max_errors: Option<usize>,
     ) -> Result<Vec<Result<Stored>>> {
-        let kind = self.known_kind(kind)?;
+        let kind = self.kinds.known_kind(kind)?;
         let mut tx = self.write().await?;
         let mut out = Vec::with_capacity(items.len());
         let mut errors = 0;
@@ -1239,7 +776,7 @@ impl Store for SqliteStore {
         id: &str,
         load: Load,
     ) -> Result<Option<Stored>> {
-        let Some(kind) = self.kind(kind) else {
+        let Some(kind) = self.kinds.kind(kind) else {
             return Ok(None);
         };
         // No read transaction: it would cost two more round trips on the hottest path, and
@@ -1268,7 +805,7 @@ impl Store for SqliteStore {
         load: Load,
         modify: &Modify<'_>,
     ) -> Result<Stored> {
-        let kind = self.known_kind(kind)?;
+        let kind = self.kinds.known_kind(kind)?;
         let not_found = || StoreError::NotFound {
             kind: kind.clone(),
             id: id.to_owned(),
@@ -1406,7 +943,7 @@ impl Store for SqliteStore {
         id: &str,
         precondition: Precondition,
     ) -> Result<()> {
-        let kind = self.known_kind(kind)?;
+        let kind = self.kinds.known_kind(kind)?;
         let mut tx = self.write().await?;
         let Some(row) = fetch_row(&mut tx, tenant, &kind, id).await? else {
             return Err(StoreError::NotFound {
@@ -1436,59 +973,14 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, tenant: TenantId, kind: Option<&str>, query: &Query) -> Result<Page> {
-        let kinds = match kind {
-            Some(k) => vec![self.known_kind(k)?],
-            None => self.all_kinds(),
-        };
-        let kind_refs: Vec<&str> = kinds.iter().map(String::as_str).collect();
-        let plan = query
-            .filter
-            .as_ref()
-            .map(|f| plan::plan(f, tenant.0, &kind_refs));
-        let order = self.order(&kinds, query)?;
-        let base = Base::new(
-            tenant,
-            &kinds,
-            plan.as_ref().and_then(|p| p.condition.as_ref()),
-        );
-        let fingerprint = fingerprint(&kinds, query);
-        let cursor = match query.cursor.as_deref() {
-            None => None,
-            Some("") => Some(None),
-            Some(text) => Some(Some(Cursor::decode(text, &fingerprint)?)),
-        };
-        let eval = match (&query.filter, &plan) {
-            (Some(f), Some(p)) if !p.exact => Some(f),
-            _ => None,
-        };
-        let ctx = ListCtx {
-            store: self,
-            tenant,
-            kinds: &kinds,
-            query,
-            base: &base,
-            order: &order,
-            fingerprint: &fingerprint,
-            cursor: cursor.as_ref().map(|c| c.as_ref()),
-        };
+        let listing = Listing::new(&self.kinds, tenant, kind, query, Dialect::Sqlite)?;
         let mut conn = self.readers.acquire().await?;
-        if !matches!(order, Order::Memory { .. }) {
-            let alone = match eval {
-                None => ctx.first_page_alone(&mut conn).await?,
-                Some(filter) => ctx.streamed_alone(&mut conn, filter).await?,
-            };
-            if let Some((total, rows, next)) = alone {
-                return page(&mut conn, total, rows, next, query.load).await;
-            }
+        if let Some(page) = listing.alone(&mut *conn).await? {
+            return Ok(page);
         }
         // Several statements (count, page, chunks, memberships) read one snapshot.
         let mut tx = conn.begin().await?;
-        let (total, rows, next) = match (&order, eval) {
-            (Order::Memory { .. }, _) => ctx.in_memory(&mut tx, query.filter.as_ref()).await?,
-            (_, Some(filter)) => ctx.streamed(&mut tx, filter).await?,
-            (_, None) => ctx.exact(&mut tx).await?,
-        };
-        let page = page(&mut tx, total, rows, next, query.load).await?;
+        let page = listing.run(&mut *tx).await?;
         tx.commit().await?;
         Ok(page)
     }
@@ -1532,458 +1024,18 @@ impl Store for SqliteStore {
     }
 }
 
-/// A page of rows with their total and the next cursor.
-type Window = (u64, Vec<(i64, Stored)>, Option<String>);
-
-/// The page as returned: memberships loaded as asked, and only as asked.
-async fn page(
-    conn: &mut SqliteConnection,
-    total: u64,
-    rows: Vec<(i64, Stored)>,
-    next_cursor: Option<String>,
-    load: Load,
-) -> Result<Page> {
-    let mut resources = Vec::with_capacity(rows.len());
-    for (pk, mut stored) in rows {
-        load_extras(conn, pk, &mut stored, load).await?;
-        if !load.members {
-            stored.members = None;
-        }
-        if !load.groups {
-            stored.groups = None;
-        }
-        resources.push(stored);
-    }
-    Ok(Page {
-        total,
-        resources,
-        next_cursor,
-    })
-}
-
-/// Everything a list strategy needs.
-struct ListCtx<'a> {
-    store: &'a SqliteStore,
-    tenant: TenantId,
-    kinds: &'a [String],
-    query: &'a Query,
-    base: &'a Base,
-    order: &'a Order,
-    fingerprint: &'a str,
-    /// `Some(None)`: cursor paging from the start; `Some(Some(c))`: after `c`.
-    cursor: Option<Option<&'a Cursor>>,
-}
-
-impl ListCtx<'_> {
-    fn offset(&self) -> u64 {
-        self.query.start_index.max(1) - 1
-    }
-
-    fn next_cursor(&self, at: Option<Pos>, o: Option<u64>) -> String {
-        Cursor {
-            f: self.fingerprint.to_owned(),
-            at,
-            o,
-        }
-        .encode()
-    }
-
-    /// The common lookup (`userName eq "…"`, `externalId eq "…"`): a filtered first page that is
-    /// not full holds the whole result, so it is its own total and one statement answers the
-    /// request without a COUNT or a transaction. `None` when the result spans pages.
-    async fn first_page_alone(&self, conn: &mut SqliteConnection) -> Result<Option<Window>> {
-        let count = i64::try_from(self.query.count).unwrap_or(i64::MAX);
-        let first = match self.cursor {
-            Some(c) => c.is_none(),
-            None => self.offset() == 0,
-        };
-        // One statement only: an order with a separate segment for missing values takes two,
-        // which then want a snapshot.
-        if self.query.filter.is_none() || count == 0 || !first || self.order.segments().len() > 1 {
-            return Ok(None);
-        }
-        let rows = scan(
-            conn,
-            self.base,
-            self.order,
-            None,
-            0,
-            count.saturating_add(1),
-        )
-        .await?;
-        if rows.len() as i64 > count {
-            return Ok(None);
-        }
-        let rows: Vec<(i64, Stored)> = rows
-            .into_iter()
-            .map(|(_, r)| r.into_stored())
-            .collect::<Result<_>>()?;
-        Ok(Some((rows.len() as u64, rows, None)))
-    }
-
-    /// The filter is answered entirely by SQL: count, then fetch only the page.
-    async fn exact(&self, conn: &mut SqliteConnection) -> Result<Window> {
-        let total = if self.query.filter.is_none() {
-            let mut sum = 0i64;
-            for k in self.kinds {
-                let n: Option<i64> = sqlx::query_scalar(
-                    "SELECT n FROM resource_counts WHERE tenant = ? AND kind = ?",
-                )
-                .bind(self.tenant.0)
-                .bind(k)
-                .fetch_optional(&mut *conn)
-                .await?;
-                sum += n.unwrap_or(0);
-            }
-            sum
-        } else {
-            let text = format!("SELECT COUNT(*) FROM resources r WHERE {}", self.base.text);
-            count(conn, &text, &self.base.binds).await?
-        };
-        let total = u64::try_from(total).unwrap_or(0);
-        let count = i64::try_from(self.query.count).unwrap_or(i64::MAX);
-        if count == 0 {
-            return Ok((total, Vec::new(), None));
-        }
-        let (rows, next) = match self.cursor {
-            Some(cursor) => {
-                let after = cursor.and_then(|c| c.at.as_ref());
-                let mut rows = scan(
-                    conn,
-                    self.base,
-                    self.order,
-                    after,
-                    0,
-                    count.saturating_add(1),
-                )
-                .await?;
-                let more = rows.len() as i64 > count;
-                rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
-                let next = more
-                    .then(|| {
-                        rows.last()
-                            .map(|(p, _)| self.next_cursor(Some(p.clone()), None))
-                    })
-                    .flatten();
-                (rows, next)
-            }
-            None => {
-                let offset = i64::try_from(self.offset()).unwrap_or(i64::MAX);
-                (
-                    scan(conn, self.base, self.order, None, offset, count).await?,
-                    None,
-                )
-            }
-        };
-        let rows = rows
-            .into_iter()
-            .map(|(_, r)| r.into_stored())
-            .collect::<Result<_>>()?;
-        Ok((total, rows, next))
-    }
-
-    /// SQL narrows and orders; the evaluator decides each candidate. Every candidate is read
-    /// (the total needs them all) in chunks, keeping only the page.
-    async fn streamed(
-        &self,
-        conn: &mut SqliteConnection,
-        filter: &crate::Filter,
-    ) -> Result<Window> {
-        let mut acc = Accumulator::new(self, filter);
-        let mut from: Option<Pos> = None;
-        loop {
-            let chunk = scan(conn, self.base, self.order, from.as_ref(), 0, SCAN_CHUNK).await?;
-            let complete = (chunk.len() as i64) < SCAN_CHUNK;
-            from = chunk.last().map(|(p, _)| p.clone());
-            acc.feed(conn, chunk).await?;
-            if complete || from.is_none() {
-                break;
-            }
-        }
-        Ok(acc.finish())
-    }
-
-    /// The usual inexact lookup (`emails[type eq "work"].value eq "…"`) has a handful of
-    /// candidates: when one statement returns them all, answer from it without a transaction.
-    /// `None` when there are more candidates than one chunk.
-    async fn streamed_alone(
-        &self,
-        conn: &mut SqliteConnection,
-        filter: &crate::Filter,
-    ) -> Result<Option<Window>> {
-        if self.order.segments().len() > 1 {
-            return Ok(None);
-        }
-        let chunk = scan(conn, self.base, self.order, None, 0, SCAN_CHUNK).await?;
-        if chunk.len() as i64 >= SCAN_CHUNK {
-            return Ok(None);
-        }
-        let mut acc = Accumulator::new(self, filter);
-        acc.feed(conn, chunk).await?;
-        Ok(Some(acc.finish()))
-    }
-
-    /// Sorting by an attribute no column holds: the sort key of every match is computed and
-    /// sorted in memory with the protocol crate's keys (the order RFC 7644 defines, whatever
-    /// the backend), then only the page's rows are read back. Only keys are held, at most
-    /// [`MAX_IN_MEMORY_SORT`] of them. Its cursor is an offset, so unlike the keyset cursors it
-    /// can shift by the rows inserted or deleted between pages.
-    async fn in_memory(
-        &self,
-        conn: &mut SqliteConnection,
-        filter: Option<&crate::Filter>,
-    ) -> Result<Window> {
-        let Order::Memory { path, desc } = self.order else {
-            return Err(StoreError::Database("in-memory sort without a path".into()));
-        };
-        let registry = &*self.store.registry;
-        let sort_by: Vec<(&str, Option<scim::sort::SortBy<'_>>)> = self
-            .kinds
-            .iter()
-            .map(|k| {
-                let s = registry
-                    .resource_type(k)
-                    .and_then(|rt| scim::sort::SortBy::new(registry, rt, path).ok());
-                (k.as_str(), s)
-            })
-            .collect();
-        let need = filter.map(need_for).unwrap_or_default();
-        let mut keyed: Vec<(scim::sort::SortKey, i64)> = Vec::new();
-        let mut from: Option<Pos> = None;
-        loop {
-            let chunk = scan(conn, self.base, &Order::Pk, from.as_ref(), 0, SCAN_CHUNK).await?;
-            let complete = (chunk.len() as i64) < SCAN_CHUNK;
-            let Some((last, _)) = chunk.last() else {
-                break;
-            };
-            from = Some(last.clone());
-            for (_, row) in chunk {
-                let (pk, mut stored) = row.into_stored()?;
-                load_extras(conn, pk, &mut stored, need).await?;
-                if filter.is_some_and(|f| !self.store.matches(f, &stored)) {
-                    continue;
-                }
-                if keyed.len() >= MAX_IN_MEMORY_SORT {
-                    return Err(StoreError::Scim(scim::Error::TooMany(format!(
-                        "sorting by '{path}' is done in memory, for at most \
-                         {MAX_IN_MEMORY_SORT} resources; narrow the filter or sort by an \
-                         indexed attribute"
-                    ))));
-                }
-                let key = sort_by
-                    .iter()
-                    .find(|(k, _)| *k == stored.kind)
-                    .and_then(|(_, s)| *s)
-                    .map_or(scim::sort::SortKey::Missing, |s| {
-                        s.key(&resource_json(&stored))
-                    });
-                keyed.push((key, pk));
-            }
-            if complete {
-                break;
-            }
-        }
-        // Ties in creation order; descending is the exact reverse, like the SQL orders.
-        keyed.sort();
-        if *desc {
-            keyed.reverse();
-        }
-        let total = keyed.len() as u64;
-        let start = match self.cursor {
-            Some(c) => c.and_then(|c| c.o).unwrap_or(0),
-            None => self.offset(),
-        };
-        let window: Vec<i64> = keyed
-            .into_iter()
-            .skip(usize::try_from(start).unwrap_or(usize::MAX))
-            .take(usize::try_from(self.query.count).unwrap_or(usize::MAX))
-            .map(|(_, pk)| pk)
-            .collect();
-        let rows = fetch_by_pk(conn, &window).await?;
-        let end = start.saturating_add(rows.len() as u64);
-        let next = (self.cursor.is_some() && end < total && !rows.is_empty())
-            .then(|| self.next_cursor(None, Some(end)));
-        Ok((total, rows, next))
-    }
-}
-
-/// Candidates in list order go in; the total, the page and whether more follow come out.
-struct Accumulator<'c, 'a> {
-    ctx: &'c ListCtx<'a>,
-    filter: &'c crate::Filter,
-    after: Option<Pos>,
-    need: Load,
-    total: u64,
-    page: Vec<(Pos, i64, Stored)>,
-    more: bool,
-}
-
-impl<'c, 'a> Accumulator<'c, 'a> {
-    fn new(ctx: &'c ListCtx<'a>, filter: &'c crate::Filter) -> Self {
-        Accumulator {
-            ctx,
-            filter,
-            after: ctx.cursor.flatten().and_then(|c| c.at.clone()),
-            need: need_for(filter),
-            total: 0,
-            page: Vec::new(),
-            more: false,
-        }
-    }
-
-    async fn feed(
-        &mut self,
-        conn: &mut SqliteConnection,
-        chunk: Vec<(Pos, RowData)>,
-    ) -> Result<()> {
-        for (pos, row) in chunk {
-            let (pk, mut stored) = row.into_stored()?;
-            load_extras(conn, pk, &mut stored, self.need).await?;
-            if !self.ctx.store.matches(self.filter, &stored) {
-                continue;
-            }
-            self.total += 1;
-            let in_window = match (&self.ctx.cursor, &self.after) {
-                (Some(_), Some(a)) => self.ctx.order.cmp(&pos, a) == Ordering::Greater,
-                (Some(_), None) => true,
-                (None, _) => self.total > self.ctx.offset(),
-            };
-            if in_window {
-                if (self.page.len() as u64) < self.ctx.query.count {
-                    self.page.push((pos, pk, stored));
-                } else {
-                    self.more = true;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Window {
-        let next = match self.ctx.cursor {
-            Some(_) if self.more => self
-                .page
-                .last()
-                .map(|(p, _, _)| self.ctx.next_cursor(Some(p.clone()), None)),
-            _ => None,
-        };
-        let rows = self.page.into_iter().map(|(_, pk, s)| (pk, s)).collect();
-        (self.total, rows, next)
-    }
-}
-
-/// What the evaluator needs loaded beside the document for this filter.
-fn need_for(filter: &crate::Filter) -> Load {
-    Load {
-        members: plan::touches(filter, "members"),
-        groups: plan::touches(filter, "groups"),
-    }
-}
-
-/// Identifies a query's filter, order and types, so a cursor cannot be replayed on another.
-fn fingerprint(kinds: &[String], query: &Query) -> String {
-    let text = format!(
-        "{kinds:?}|{:?}|{:?}|{:?}",
-        query.filter, query.sort_by, query.sort_order
-    );
-    let digest = Sha256::digest(text.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl SqliteStore {
-    /// The order of a list: a column (or a per-type CASE of columns) where one holds the sort
-    /// attribute, in memory otherwise.
-    fn order(&self, kinds: &[String], query: &Query) -> Result<Order> {
-        let desc = query.sort_order == SortOrder::Descending;
-        let Some(path) = &query.sort_by else {
-            return Ok(if kinds.len() == 1 {
-                Order::Pk
-            } else {
-                Order::Expr {
-                    sql: "r.kind".into(),
-                    text: true,
-                    nullable: false,
-                    desc: false,
-                }
-            });
-        };
-        let mut cols = Vec::new();
-        for k in kinds {
-            match plan::column(k, path) {
-                Some(Col::Email | Col::Member) => {
-                    return self.memory_order(kinds, path, desc);
-                }
-                Some(c) => cols.push((k.as_str(), Some(c))),
-                None => {
-                    let known = self
-                        .registry
-                        .resource_type(k)
-                        .and_then(|rt| self.registry.resolve(rt, path))
-                        .is_some();
-                    if known {
-                        return self.memory_order(kinds, path, desc);
-                    }
-                    // The type has no such attribute: its resources sort as missing values.
-                    cols.push((k.as_str(), None));
-                }
-            }
-        }
-        let present: Vec<Col> = cols.iter().filter_map(|(_, c)| *c).collect();
-        let Some(first) = present.first().copied() else {
-            return Err(StoreError::Scim(scim::Error::InvalidValue(format!(
-                "sortBy names '{path}', which is not an attribute of {}",
-                kinds.join(" or ")
-            ))));
-        };
-        if present.iter().any(|c| c.is_time() != first.is_time()) {
-            return self.memory_order(kinds, path, desc);
-        }
-        if cols.iter().all(|(_, c)| *c == Some(first)) {
-            return Ok(Order::Expr {
-                sql: first.sql().into(),
-                text: !first.is_time() && first != Col::Active,
-                nullable: first.nullable(),
-                desc,
-            });
-        }
-        let mut sql = "CASE r.kind".to_owned();
-        for (k, c) in &cols {
-            if let Some(c) = c {
-                sql.push_str(&format!(" WHEN '{k}' THEN {}", c.sql()));
-            }
-        }
-        sql.push_str(" END");
-        Ok(Order::Expr {
-            sql,
-            text: !first.is_time() && first != Col::Active,
-            nullable: true,
-            desc,
-        })
-    }
-
-    /// An in-memory order, once the protocol crate agrees the path is sortable for every type
-    /// that defines it (a complex attribute without a sub-attribute is `invalidValue`).
-    fn memory_order(&self, kinds: &[String], path: &scim::AttrPath, desc: bool) -> Result<Order> {
-        for k in kinds {
-            if let Some(rt) = self.registry.resource_type(k)
-                && self.registry.resolve(rt, path).is_some()
-            {
-                scim::sort::SortBy::new(&self.registry, rt, path)?;
-            }
-        }
-        Ok(Order::Memory {
-            path: path.clone(),
-            desc,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Query plans: every request shape the benchmarks measure is an index search, never a
     //! scan of the tenant.
 
+    use std::cmp::Ordering;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::list::{Base, Order, Pos, segment_sql};
+    use crate::plan;
 
     async fn store() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -2032,8 +1084,11 @@ mod tests {
             sort_by: sort.map(|p| scim::AttrPath::parse(p).unwrap()),
             ..Query::default()
         };
-        let plan = query.filter.as_ref().map(|f| plan::plan(f, 1, &["User"]));
-        let order = s.order(&kinds, &query).unwrap();
+        let plan = query
+            .filter
+            .as_ref()
+            .map(|f| plan::plan(f, 1, &["User"], Dialect::Sqlite));
+        let order = s.kinds.order(&kinds, &query).unwrap();
         let base = Base::new(
             TenantId(1),
             &kinds,
