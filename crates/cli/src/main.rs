@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use server::{AppState, Limits};
 
 mod expr;
+mod import;
 mod remote;
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Remote(Box<remote::RemoteArgs>),
     /// Evaluate an attribute-mapping expression, or check a job file's mappings.
     Expr(expr::ExprArgs),
+    /// Load a JSON-lines file of SCIM Users into a tenant, a thousand per transaction.
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +173,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token(cmd).await,
         Command::Tenant(cmd) => tenant(cmd).await,
         Command::Expr(args) => expr::run(args),
+        Command::Import(args) => import::run(args).await,
         Command::Remote(args) => remote::run(*args).await,
     }
 }
