@@ -112,3 +112,72 @@ pub fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::E
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let token = create_token(&db, "logs");
+    let port = free_port();
+    let log = dir.path().join("server.log");
+    let mut child = scimsync()
+        .env("SCIMSYNC_LOG", "debug")
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/scim/v2");
+    let client = reqwest::Client::new();
+    let bogus = "scim_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up);
+    for t in [token.as_str(), bogus] {
+        let _ = client
+            .get(format!("{base}/Users"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        let _ = client
+            .post(format!("{base}/Users"))
+            .bearer_auth(t)
+            .header("Content-Type", "application/scim+json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"route\""),
+        "request lines are logged: {text}"
+    );
+    assert!(!text.contains(&token[5..]), "a token leaked into the log");
+    assert!(
+        !text.contains(&bogus[5..]),
+        "a presented token leaked into the log"
+    );
+}
