@@ -53,7 +53,7 @@ pub fn app() -> Router {
         .route(
             "/scim/v2/Groups/{id}",
             get(|| async { scim(StatusCode::OK, GROUP) })
-                .patch(|_: Bytes| async { scim(StatusCode::OK, GROUP) }),
+                .patch(|_: Bytes| async { StatusCode::NO_CONTENT }),
         )
         .route(
             "/scim/v2/Bulk",
