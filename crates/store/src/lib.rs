@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 mod doc;
 mod list;
 pub mod plan;
+pub mod postgres;
 pub mod sqlite;
 
 pub use scim::filter::Filter;
@@ -322,19 +323,53 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>>;
     /// Wakes consumers of the change feed instead of having them poll: the receiver's value
     /// changes after every committed write that appended to the feed. A consumer then reads
-    /// [`Store::changes`] from its watermark. Writes made by other processes sharing the database
-    /// are not signalled here, so a consumer also re-reads at a slow interval.
+    /// [`Store::changes`] from its watermark. On PostgreSQL, writes by other replicas wake it
+    /// too (`LISTEN/NOTIFY`); on SQLite, writes by other processes sharing the file (such as
+    /// `scimsync token create`) do not, so a consumer also re-reads at a slow interval.
     fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
 }
 
+/// Connection settings of a database server; the embedded SQLite backend has no use for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Connections per process (each replica holds up to this many).
+    pub pool_size: u32,
+    /// Longest one statement may run; `None` keeps the server's default.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let pg = postgres::PostgresOptions::default();
+        Settings {
+            pool_size: pg.pool_size,
+            statement_timeout: pg.statement_timeout,
+        }
+    }
+}
+
 /// Opens the store a database URL names (`sqlite://PATH`, `sqlite:PATH`, a bare path, or
 /// `postgres://…`), creating and migrating it as needed.
 pub async fn open(url: &str, registry: Arc<scim::Registry>) -> Result<Arc<dyn Store>> {
+    open_with(url, registry, Settings::default()).await
+}
+
+/// [`open`] with connection settings.
+pub async fn open_with(
+    url: &str,
+    registry: Arc<scim::Registry>,
+    settings: Settings,
+) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Database(
-            "the PostgreSQL backend is not built yet; use sqlite://PATH".into(),
+        let options = postgres::PostgresOptions {
+            pool_size: settings.pool_size,
+            statement_timeout: settings.statement_timeout,
+            ..postgres::PostgresOptions::default()
+        };
+        return Ok(Arc::new(
+            postgres::PostgresStore::open_with(url, registry, options).await?,
         ));
     }
     let path = url

@@ -22,6 +22,10 @@ mod filters;
 mod groups;
 #[path = "conformance/listing.rs"]
 mod listing;
+#[path = "support/postgres.rs"]
+pub mod pg;
+#[path = "conformance/postgres.rs"]
+mod postgres;
 #[path = "conformance/property.rs"]
 mod property;
 #[path = "conformance/sqlite.rs"]
@@ -35,7 +39,9 @@ pub struct Backend {
     pub name: &'static str,
     pub store: Arc<dyn Store>,
     pub clock: Arc<AtomicI64>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    /// Dropped after the store, so the store's connections are gone first.
+    _db: Option<pg::TestDb>,
 }
 
 /// 2024-01-01T00:00:00Z in milliseconds: where the test clock starts.
@@ -50,7 +56,7 @@ impl Backend {
 
 /// Every backend the suite runs against, each on a new empty database.
 pub async fn backends() -> Vec<Backend> {
-    vec![backends::sqlite().await]
+    vec![backends::sqlite().await, backends::postgres().await]
 }
 
 pub fn registry() -> Arc<scim::Registry> {

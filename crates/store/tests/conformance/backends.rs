@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use store::postgres::{PostgresOptions, PostgresStore};
 use store::sqlite::{SqliteOptions, SqliteStore};
 use time::OffsetDateTime;
 
+use super::pg::TestDb;
 use super::{Backend, EPOCH_MS, registry};
 
 /// A clock that reads the shared counter (milliseconds) and then advances it by one, so that
@@ -36,6 +38,31 @@ pub async fn sqlite() -> Backend {
         name: "sqlite",
         store: Arc::new(store),
         clock: counter,
-        _dir: dir,
+        _dir: Some(dir),
+        _db: None,
+    }
+}
+
+/// A PostgreSQL store on a database of its own (see `support/postgres.rs`).
+pub async fn postgres() -> Backend {
+    let db = TestDb::create().await;
+    let counter = Arc::new(AtomicI64::new(EPOCH_MS));
+    let store = PostgresStore::open_with(
+        &db.url,
+        registry(),
+        PostgresOptions {
+            pool_size: 4,
+            clock: clock(counter.clone()),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    Backend {
+        name: "postgres",
+        store: Arc::new(store),
+        clock: counter,
+        _dir: None,
+        _db: Some(db),
     }
 }
