@@ -48,6 +48,8 @@
 //!   element carries more sub-attributes than the added one (re-adding `{"value":"u1"}` to
 //!   members is a no-op), as §3.5.2.1 asks for a value already present.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -55,7 +57,7 @@ use crate::filter::{CompValue, CompareOp, Filter};
 use crate::messages::{PatchOpKind, PatchRequest};
 use crate::path::{AttrPath, PatchPath, get_ci};
 use crate::schema::{AttrType, Attribute, Mutability, Registry, ResourceType};
-use crate::validate::{self, Mode};
+use crate::validate::{self, Limits, Mode};
 
 /// The PATCH operation kinds of RFC 7644 §3.5.2, parsed case-insensitively (Entra sends
 /// `"Add"`).
@@ -147,7 +149,14 @@ pub fn apply(
             changed: false,
         });
     }
-    let validated = validate::validate(registry, rt, &work, Mode::Replace { existing: resource })?;
+    // The patched document is ours: validation moves its canonical values into the result.
+    let validated = validate::validate_owned(
+        registry,
+        rt,
+        work,
+        Mode::Replace { existing: resource },
+        &Limits::default(),
+    )?;
     let changed = validated != *resource;
     Ok(PatchOutcome {
         resource: validated,
@@ -180,8 +189,8 @@ struct Target<'a> {
     attr: &'a Attribute,
     sub: Option<&'a Attribute>,
     filter: Option<&'a Filter>,
-    /// The path as written, for error details.
-    shown: String,
+    /// The path as written, for error details; formatted only when one is produced.
+    shown: &'a dyn fmt::Display,
 }
 
 impl<'a> Target<'a> {
@@ -190,7 +199,7 @@ impl<'a> Target<'a> {
         rt: &'a ResourceType,
         path: &AttrPath,
         filter: Option<&'a Filter>,
-        shown: String,
+        shown: &'a dyn fmt::Display,
     ) -> Result<Target<'a>, Error> {
         let parent = path.parent();
         let Some(resolved) = registry.resolve(rt, &parent) else {
@@ -263,13 +272,7 @@ fn apply_in_place(
     let value = op.value.as_ref();
     match &op.path {
         Some(path) => {
-            let target = Target::resolve(
-                registry,
-                rt,
-                &path.attr,
-                path.filter.as_ref(),
-                path.to_string(),
-            )?;
+            let target = Target::resolve(registry, rt, &path.attr, path.filter.as_ref(), path)?;
             if target.read_only() {
                 return Err(Error::Mutability(format!(
                     "'{}' is readOnly and cannot be changed",
@@ -349,7 +352,7 @@ fn apply_attr(
     path: &AttrPath,
     value: &Value,
 ) -> Result<(), Error> {
-    let target = Target::resolve(registry, rt, path, None, path.to_string())?;
+    let target = Target::resolve(registry, rt, path, None, path)?;
     if target.read_only() {
         // Ignored, not rejected: clients send whole resources back, `id` and `meta` included.
         return Ok(());
@@ -773,7 +776,7 @@ fn canonical(attr: &Attribute, value: &Value) -> Result<Value, Error> {
     if value.is_null() {
         return Ok(Value::Null);
     }
-    validate::canonicalize_value(attr, value)
+    validate::canonicalize_owned(attr, value.clone(), &Limits::default())
 }
 
 /// The canonical form of a value for one sub-attribute of `attr`. It goes through the parent so
@@ -784,9 +787,9 @@ fn canonical_sub(attr: &Attribute, sub: &Attribute, value: &Value) -> Result<Val
         // literal, which must keep its value.
         return canonical(sub, value);
     }
-    let mut probe = Map::new();
+    let mut probe = Map::with_capacity(1);
     probe.insert(sub.name.clone(), value.clone());
-    match validate::canonicalize_value(attr, &Value::Object(probe))? {
+    match validate::canonicalize_owned(attr, Value::Object(probe), &Limits::default())? {
         Value::Object(mut obj) => Ok(obj.shift_remove(&sub.name).unwrap_or(Value::Null)),
         _ => Ok(Value::Null),
     }
@@ -823,11 +826,11 @@ fn complex_value(
                 }
                 !v.is_null()
             });
-            validate::canonicalize_value(attr, &Value::Object(present))?
+            validate::canonicalize_owned(attr, Value::Object(present), &Limits::default())?
         }
         // A bare scalar becomes `{"value": scalar}` when the attribute has a `value`
         // (Entra's manager `"value":"<id>"`); validation owns that rule.
-        _ => validate::canonicalize_value(attr, value)?,
+        _ => validate::canonicalize_owned(attr, value.clone(), &Limits::default())?,
     };
     let mut out = match canonical {
         Value::Object(obj) => obj,

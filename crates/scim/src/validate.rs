@@ -46,6 +46,18 @@
 //! * **canonicalValues** are advisory (RFC 7643 §7: "MAY"/"SHOULD"): other values are accepted.
 //! * **Strings** are bounded by [`Limits::max_value_bytes`] and multi-valued attributes by
 //!   [`Limits::max_multi_values`]; exceeding either is 400 `invalidValue` stating the limit.
+//!
+//! # Cost
+//!
+//! PATCH validates the whole patched resource on every request, so validation is on the hot
+//! path and is written not to copy what is already canonical: [`validate_owned`] takes the
+//! resource by value and moves every value that needs no change into the result (a stored
+//! resource is canonical, so after a PATCH only the touched values are rebuilt), a complex
+//! value is rebuilt only when its keys are not already the schema's names in schema order, and
+//! the name of an attribute for an error message (`emails[1].value`) is formatted only when an
+//! error is produced.
+
+use std::fmt;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -101,12 +113,27 @@ pub fn validate_with(
     mode: Mode<'_>,
     limits: &Limits,
 ) -> Result<Value, Error> {
-    let Value::Object(input) = input else {
-        return Err(Error::InvalidSyntax(format!(
-            "a {} resource must be a JSON object, got {}",
-            rt.name,
-            shown(input)
-        )));
+    validate_owned(registry, rt, input.clone(), mode, limits)
+}
+
+/// [`validate_with`] taking the input by value: values already in canonical form are moved
+/// into the result instead of copied, which is what makes validating a patched resource cheap.
+pub fn validate_owned(
+    registry: &Registry,
+    rt: &ResourceType,
+    input: Value,
+    mode: Mode<'_>,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    let mut input = match input {
+        Value::Object(input) => input,
+        other => {
+            return Err(Error::InvalidSyntax(format!(
+                "a {} resource must be a JSON object, got {}",
+                rt.name,
+                shown(&other)
+            )));
+        }
     };
     let core = registry.schema(&rt.schema).ok_or_else(|| {
         Error::InvalidValue(format!(
@@ -114,7 +141,8 @@ pub fn validate_with(
             rt.name, rt.schema
         ))
     })?;
-    let mut buckets = vec![Bucket::new(core, false)];
+    let mut buckets = Vec::with_capacity(1 + rt.schema_extensions.len());
+    buckets.push(Bucket::new(core, false));
     for ext in &rt.schema_extensions {
         let schema = registry.schema(&ext.schema).ok_or_else(|| {
             Error::InvalidValue(format!(
@@ -125,10 +153,14 @@ pub fn validate_with(
         buckets.push(Bucket::new(schema, true));
     }
     let ctx = Ctx { rt, limits };
-    let mut external_id: Option<(String, Value)> = None;
-    let mut listed: Option<Vec<String>> = None;
+    let mut external_id: Option<(&str, Value)> = None;
+    let mut listed: Option<Vec<&str>> = None;
+    // readOnly common attributes (`id`, `meta`) as the input echoed them: the stored ones win,
+    // but an equal echo is moved into the result instead of copying the stored one.
+    let mut echoed: Vec<(&str, Value)> = Vec::new();
 
-    for (key, value) in input {
+    for (key, value) in input.iter_mut() {
+        let key = key.as_str();
         if key.eq_ignore_ascii_case("schemas") {
             listed = schemas_listed(value)?;
             continue;
@@ -140,8 +172,8 @@ pub fn validate_with(
             match value {
                 Value::Null => {}
                 Value::Object(obj) => {
-                    for (k, v) in obj {
-                        buckets[b].put(&ctx, k, v, &format!("{key}:{k}"))?;
+                    for (k, v) in obj.iter_mut() {
+                        buckets[b].put(&ctx, k, std::mem::take(v), &Label::Urn(key, k))?;
                     }
                 }
                 other => {
@@ -155,22 +187,28 @@ pub fn validate_with(
             continue;
         }
         if let Some((b, name)) = urn_qualified(&buckets, key) {
-            buckets[b].put(&ctx, name, value, key)?;
+            buckets[b].put(&ctx, name, std::mem::take(value), &Label::Name(key))?;
             continue;
         }
         if let Some(common) = common_attribute(key) {
             if common.mutability == Mutability::ReadOnly {
+                echoed.push((common.name.as_str(), std::mem::take(value)));
                 continue;
             }
             if let Some((prev, _)) = &external_id {
                 return Err(twice(&common.name, prev, key));
             }
-            let v = canonicalize_value_with(common, value, limits)?;
-            external_id = Some((key.clone(), v));
+            let v = canon(
+                common,
+                std::mem::take(value),
+                &Label::Name(&common.name),
+                limits,
+            )?;
+            external_id = Some((key, v));
             continue;
         }
         if buckets[0].schema.attribute(key).is_some() {
-            buckets[0].put(&ctx, key, value, key)?;
+            buckets[0].put(&ctx, key, std::mem::take(value), &Label::Name(key))?;
             continue;
         }
         let mut defining = buckets[1..]
@@ -180,11 +218,11 @@ pub fn validate_with(
         match (defining.next(), defining.next()) {
             (Some((i, _)), None) => {
                 let b = i + 1;
-                let path = format!("{}:{key}", buckets[b].schema.id);
-                buckets[b].put(&ctx, key, value, &path)?;
+                let urn = buckets[b].schema.id.as_str();
+                buckets[b].put(&ctx, key, std::mem::take(value), &Label::Urn(urn, key))?;
             }
             _ if value.is_null() => {}
-            _ => return Err(ctx.unknown(key)),
+            _ => return Err(ctx.unknown(&key)),
         }
     }
 
@@ -232,7 +270,8 @@ pub fn validate_with(
         }
     }
 
-    let mut out = Map::new();
+    let present: usize = buckets.iter().map(Bucket::len).sum();
+    let mut out = Map::with_capacity(4 + present);
     let mut schemas = vec![Value::String(core.id.clone())];
     schemas.extend(
         buckets[1..]
@@ -241,28 +280,34 @@ pub fn validate_with(
             .map(|b| Value::String(b.schema.id.clone())),
     );
     out.insert("schemas".into(), Value::Array(schemas));
-    let kept = |name: &str| {
-        existing
+    let mut kept = |name: &str| {
+        let stored = existing
             .and_then(|e| get_ci(e, name))
-            .filter(|v| !v.is_null())
+            .filter(|v| !v.is_null())?;
+        match echoed.iter().position(|(n, v)| *n == name && v == stored) {
+            Some(i) => Some(echoed.swap_remove(i).1),
+            None => Some(stored.clone()),
+        }
     };
     if let Some(id) = kept("id") {
-        out.insert("id".into(), id.clone());
+        out.insert("id".into(), id);
     }
     if let Some((_, v)) = external_id.filter(|(_, v)| !v.is_null()) {
         out.insert("externalId".into(), v);
     }
     if let Some(meta) = kept("meta") {
-        out.insert("meta".into(), meta.clone());
+        out.insert("meta".into(), meta);
     }
     let mut buckets = buckets.into_iter();
     if let Some(core) = buckets.next() {
-        out.extend(core.into_map());
+        core.move_into(&mut out);
     }
     for b in buckets {
         if !b.is_empty() {
             let urn = b.schema.id.clone();
-            out.insert(urn, Value::Object(b.into_map()));
+            let mut ext = Map::with_capacity(b.len());
+            b.move_into(&mut ext);
+            out.insert(urn, Value::Object(ext));
         }
     }
     Ok(Value::Object(out))
@@ -285,7 +330,16 @@ pub fn canonicalize_value_with(
     value: &Value,
     limits: &Limits,
 ) -> Result<Value, Error> {
-    canon(attr, value, &attr.name, limits)
+    canonicalize_owned(attr, value.clone(), limits)
+}
+
+/// [`canonicalize_value_with`] taking the value by value, for PATCH, which owns what it adds.
+pub(crate) fn canonicalize_owned(
+    attr: &Attribute,
+    value: Value,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    canon(attr, value, &Label::Name(&attr.name), limits)
 }
 
 /// Rejects a change to an immutable attribute (RFC 7643 §2.2): once it has a value, a new value
@@ -294,6 +348,15 @@ pub fn canonicalize_value_with(
 /// always pass. `path` names the attribute in the error.
 pub fn check_immutable(
     path: &str,
+    attr: &Attribute,
+    existing: Option<&Value>,
+    new: Option<&Value>,
+) -> Result<(), Error> {
+    immutable_at(&path, attr, existing, new)
+}
+
+fn immutable_at(
+    path: &dyn fmt::Display,
     attr: &Attribute,
     existing: Option<&Value>,
     new: Option<&Value>,
@@ -373,7 +436,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn unknown(&self, key: &str) -> Error {
+    fn unknown(&self, key: &dyn fmt::Display) -> Error {
         let schemas: Vec<&str> = std::iter::once(self.rt.schema.as_str())
             .chain(self.rt.schema_extensions.iter().map(|e| e.schema.as_str()))
             .collect();
@@ -385,17 +448,43 @@ impl Ctx<'_> {
     }
 }
 
+/// Where a value sits, to name it in an error message: `userName`, `urn:…:User:manager`,
+/// `emails[1].value`. Built on the stack as validation descends and formatted only when an
+/// error is produced, since naming every value up front cost more than checking it.
+#[derive(Clone, Copy)]
+enum Label<'a> {
+    /// A name as is.
+    Name(&'a str),
+    /// `urn:name`.
+    Urn(&'a str, &'a str),
+    /// `parent.sub`.
+    Sub(&'a Label<'a>, &'a str),
+    /// `parent[i]`.
+    Index(&'a Label<'a>, usize),
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Label::Name(name) => f.write_str(name),
+            Label::Urn(urn, name) => write!(f, "{urn}:{name}"),
+            Label::Sub(parent, sub) => write!(f, "{parent}.{sub}"),
+            Label::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// The values collected for one schema (the core schema or one extension), indexed like its
 /// attributes, with the input key each came from for duplicate-key messages.
-struct Bucket<'s> {
+struct Bucket<'s, 'k> {
     schema: &'s Schema,
     extension: bool,
     values: Vec<Option<Value>>,
-    keys: Vec<Option<String>>,
+    keys: Vec<Option<&'k str>>,
 }
 
-impl<'s> Bucket<'s> {
-    fn new(schema: &'s Schema, extension: bool) -> Bucket<'s> {
+impl<'s, 'k> Bucket<'s, 'k> {
+    fn new(schema: &'s Schema, extension: bool) -> Bucket<'s, 'k> {
         let n = schema.attributes.len();
         Bucket {
             schema,
@@ -406,7 +495,13 @@ impl<'s> Bucket<'s> {
     }
 
     /// Adds one input attribute. `path` names it in errors (URN-qualified for extensions).
-    fn put(&mut self, ctx: &Ctx<'_>, key: &str, value: &Value, path: &str) -> Result<(), Error> {
+    fn put(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key: &'k str,
+        value: Value,
+        path: &Label<'_>,
+    ) -> Result<(), Error> {
         let Some(i) = self
             .schema
             .attributes
@@ -419,19 +514,14 @@ impl<'s> Bucket<'s> {
             return Err(ctx.unknown(path));
         };
         let attr = &self.schema.attributes[i];
-        if let Some(prev) = &self.keys[i] {
+        if let Some(prev) = self.keys[i] {
             return Err(twice(path, prev, key));
         }
-        self.keys[i] = Some(key.to_owned());
+        self.keys[i] = Some(key);
         if attr.mutability == Mutability::ReadOnly {
             return Ok(());
         }
-        let prefix = if self.extension {
-            format!("{}:{}", self.schema.id, attr.name)
-        } else {
-            attr.name.clone()
-        };
-        let v = canon(attr, value, &prefix, ctx.limits)?;
+        let v = canon(attr, value, &self.label(attr), ctx.limits)?;
         let v = match v {
             Value::Null => None,
             Value::Array(_) => Some(v),
@@ -445,14 +535,17 @@ impl<'s> Bucket<'s> {
     /// Applies the replace rules against the stored values of this schema: readOnly values
     /// are kept, immutable ones may not change and are kept when omitted.
     fn merge_existing(&mut self, old: &Map<String, Value>) -> Result<(), Error> {
-        for (i, attr) in self.schema.attributes.iter().enumerate() {
+        let schema = self.schema;
+        for (i, attr) in schema.attributes.iter().enumerate() {
             let prev = get_ci(old, &attr.name).filter(|v| !is_absent(v));
-            let path = self.path(attr);
+            let label = self.label(attr);
             match attr.mutability {
                 Mutability::ReadOnly => self.values[i] = prev.cloned(),
                 Mutability::Immutable => {
-                    check_immutable(&path, attr, prev, self.values[i].as_ref())?;
-                    if let Some(prev) = prev {
+                    immutable_at(&label, attr, prev, self.values[i].as_ref())?;
+                    if let Some(prev) = prev
+                        && self.values[i].as_ref() != Some(prev)
+                    {
                         self.values[i] = Some(prev.clone());
                     }
                 }
@@ -466,6 +559,13 @@ impl<'s> Bucket<'s> {
                     sub.mutability == Mutability::Immutable
                         && get_ci(prev, &sub.name).is_some_and(|v| !is_absent(v))
                 });
+                // A value just canonicalized is in order already; one copied from the stored
+                // resource is put in order like before.
+                let copied = attr.mutability != Mutability::ReadWrite
+                    && attr.mutability != Mutability::WriteOnly;
+                if !holds_immutable && !copied {
+                    continue;
+                }
                 let Some(Value::Object(new)) = &mut self.values[i] else {
                     // Omitting the whole value would clear an immutable sub-attribute.
                     if holds_immutable {
@@ -480,8 +580,8 @@ impl<'s> Bucket<'s> {
                     let Some(old_sub) = get_ci(prev, &sub.name).filter(|v| !is_absent(v)) else {
                         continue;
                     };
-                    let path = format!("{path}.{}", sub.name);
-                    check_immutable(&path, sub, Some(old_sub), get_ci(new, &sub.name))?;
+                    let path = Label::Sub(&label, &sub.name);
+                    immutable_at(&path, sub, Some(old_sub), get_ci(new, &sub.name))?;
                     new.insert(sub.name.clone(), old_sub.clone());
                 }
                 *new = ordered_complex(attr, std::mem::take(new));
@@ -492,11 +592,11 @@ impl<'s> Bucket<'s> {
 
     fn check_required(&self, rt: &ResourceType) -> Result<(), Error> {
         for (attr, value) in self.schema.attributes.iter().zip(&self.values) {
-            let path = self.path(attr);
             match value {
                 None if attr.required && attr.mutability != Mutability::ReadOnly => {
                     return Err(Error::InvalidValue(format!(
-                        "attribute '{path}' is required for resource type {}",
+                        "attribute '{}' is required for resource type {}",
+                        self.label(attr),
                         rt.name
                     )));
                 }
@@ -514,6 +614,7 @@ impl<'s> Bucket<'s> {
                                 && sub.mutability != Mutability::ReadOnly
                                 && get_ci(obj, &sub.name).is_none_or(is_absent)
                             {
+                                let path = self.label(attr);
                                 return Err(Error::InvalidValue(format!(
                                     "sub-attribute '{path}.{}' is required in every '{path}' value",
                                     sub.name
@@ -528,11 +629,15 @@ impl<'s> Bucket<'s> {
         Ok(())
     }
 
-    fn path(&self, attr: &Attribute) -> String {
+    /// How errors name `attr`: URN-qualified in an extension.
+    fn label<'a>(&self, attr: &'a Attribute) -> Label<'a>
+    where
+        's: 'a,
+    {
         if self.extension {
-            format!("{}:{}", self.schema.id, attr.name)
+            Label::Urn(&self.schema.id, &attr.name)
         } else {
-            attr.name.clone()
+            Label::Name(&attr.name)
         }
     }
 
@@ -540,19 +645,23 @@ impl<'s> Bucket<'s> {
         self.values.iter().all(Option::is_none)
     }
 
-    fn into_map(self) -> Map<String, Value> {
-        self.schema
-            .attributes
-            .iter()
-            .zip(self.values)
-            .filter_map(|(a, v)| v.map(|v| (a.name.clone(), v)))
-            .collect()
+    fn len(&self) -> usize {
+        self.values.iter().filter(|v| v.is_some()).count()
+    }
+
+    /// Moves the values into `out` under their canonical names, in schema order.
+    fn move_into(self, out: &mut Map<String, Value>) {
+        for (a, v) in self.schema.attributes.iter().zip(self.values) {
+            if let Some(v) = v {
+                out.insert(a.name.clone(), v);
+            }
+        }
     }
 }
 
 /// `urn:…:User:employeeNumber` as a top-level key: the attribute `employeeNumber` of the
 /// schema whose URN prefixes the key.
-fn urn_qualified<'k>(buckets: &[Bucket<'_>], key: &'k str) -> Option<(usize, &'k str)> {
+fn urn_qualified<'k>(buckets: &[Bucket<'_, '_>], key: &'k str) -> Option<(usize, &'k str)> {
     buckets.iter().enumerate().find_map(|(i, b)| {
         let n = b.schema.id.len();
         let prefix = key.get(..n)?;
@@ -562,7 +671,7 @@ fn urn_qualified<'k>(buckets: &[Bucket<'_>], key: &'k str) -> Option<(usize, &'k
 }
 
 /// The URNs a client listed in `schemas`; a lone string is taken as a one-element list.
-fn schemas_listed(value: &Value) -> Result<Option<Vec<String>>, Error> {
+fn schemas_listed(value: &Value) -> Result<Option<Vec<&str>>, Error> {
     let bad = || {
         Error::InvalidSyntax(format!(
             "'schemas' must be an array of schema URNs, got {}",
@@ -571,20 +680,25 @@ fn schemas_listed(value: &Value) -> Result<Option<Vec<String>>, Error> {
     };
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(vec![s.clone()])),
+        Value::String(s) => Ok(Some(vec![s.as_str()])),
         Value::Array(items) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+            .map(|v| v.as_str().ok_or_else(bad))
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         _ => Err(bad()),
     }
 }
 
-fn canon(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result<Value, Error> {
+fn canon(
+    attr: &Attribute,
+    value: Value,
+    path: &Label<'_>,
+    limits: &Limits,
+) -> Result<Value, Error> {
     match value {
         Value::Null => Ok(Value::Null),
-        Value::Array(items) if attr.multi_valued => {
+        Value::Array(mut items) if attr.multi_valued => {
             if items.len() > limits.max_multi_values {
                 return Err(Error::InvalidValue(format!(
                     "attribute '{path}' has {} values; the limit is {}",
@@ -592,22 +706,27 @@ fn canon(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result
                     limits.max_multi_values
                 )));
             }
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                if item.is_array() {
+            // In place: the canonical elements are written back over the input's, and the
+            // unassigned ones squeezed out.
+            let mut kept = 0;
+            for i in 0..items.len() {
+                if items[i].is_array() {
                     return Err(Error::InvalidValue(format!(
                         "attribute '{path}[{i}]' must be one value, got an array"
                     )));
                 }
-                let v = canon_one(attr, item, &format!("{path}[{i}]"), limits)?;
+                let item = std::mem::take(&mut items[i]);
+                let v = canon_one(attr, item, &Label::Index(path, i), limits)?;
                 if !v.is_null() {
-                    out.push(v);
+                    items[kept] = v;
+                    kept += 1;
                 }
             }
-            if out.is_empty() {
+            items.truncate(kept);
+            if items.is_empty() {
                 return Ok(Value::Null);
             }
-            let primaries = out
+            let primaries = items
                 .iter()
                 .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
                 .count();
@@ -616,11 +735,11 @@ fn canon(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result
                     "attribute '{path}' has {primaries} values with \"primary\": true; at most one may be primary"
                 )));
             }
-            Ok(Value::Array(out))
+            Ok(Value::Array(items))
         }
-        Value::Array(items) => match items.as_slice() {
+        Value::Array(mut items) => match items.as_slice() {
             [] => Ok(Value::Null),
-            [one] if !one.is_array() => canon_one(attr, one, path, limits),
+            [one] if !one.is_array() => canon_one(attr, items.swap_remove(0), path, limits),
             _ => Err(Error::InvalidValue(format!(
                 "attribute '{path}' is single-valued, got an array of {} values",
                 items.len()
@@ -631,8 +750,13 @@ fn canon(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result
 }
 
 /// One (non-array) value of `attr`.
-fn canon_one(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Result<Value, Error> {
-    let wrong = |expected: &str| {
+fn canon_one(
+    attr: &Attribute,
+    value: Value,
+    path: &Label<'_>,
+    limits: &Limits,
+) -> Result<Value, Error> {
+    let wrong = |expected: &str, value: &Value| {
         Error::InvalidValue(format!(
             "attribute '{path}' must be {expected}, got {}",
             shown(value)
@@ -643,91 +767,131 @@ fn canon_one(attr: &Attribute, value: &Value, path: &str, limits: &Limits) -> Re
     }
     match attr.kind {
         AttrType::String | AttrType::Reference => {
-            let s = value.as_str().ok_or_else(|| {
-                wrong(if attr.kind == AttrType::String {
+            let Value::String(s) = &value else {
+                let expected = if attr.kind == AttrType::String {
                     "a string"
                 } else {
                     "a reference (a URI string)"
-                })
-            })?;
+                };
+                return Err(wrong(expected, &value));
+            };
             check_len(s, path, limits)?;
-            Ok(value.clone())
+            Ok(value)
         }
-        AttrType::Boolean => match value {
-            Value::Bool(_) => Ok(value.clone()),
+        AttrType::Boolean => match &value {
+            Value::Bool(_) => Ok(value),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-            _ => Err(wrong("a boolean (true or false)")),
+            _ => Err(wrong("a boolean (true or false)", &value)),
         },
         AttrType::Decimal => match value {
-            Value::Number(_) => Ok(value.clone()),
-            _ => Err(wrong("a decimal number")),
+            Value::Number(_) => Ok(value),
+            _ => Err(wrong("a decimal number", &value)),
         },
         AttrType::Integer => {
-            let Value::Number(n) = value else {
-                return Err(wrong("an integer"));
+            let Value::Number(n) = &value else {
+                return Err(wrong("an integer", &value));
             };
             if n.is_i64() {
-                return Ok(value.clone());
+                return Ok(value);
             }
             const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
             match n.as_f64() {
-                Some(f) if f.fract() != 0.0 => Err(wrong("an integer (no fractional part)")),
+                Some(f) if f.fract() != 0.0 => {
+                    Err(wrong("an integer (no fractional part)", &value))
+                }
                 // In range, the cast is exact: `f` is integral and below 2^63 in magnitude.
                 Some(f) if (-LIMIT..LIMIT).contains(&f) && !n.is_u64() => Ok(Value::from(f as i64)),
                 _ => Err(wrong(
                     "an integer between -9223372036854775808 and 9223372036854775807",
+                    &value,
                 )),
             }
         }
         AttrType::DateTime => {
-            let s = value
-                .as_str()
-                .filter(|s| parse_date_time(s).is_some())
-                .ok_or_else(|| wrong("a dateTime such as \"2024-01-31T09:30:00Z\" (RFC 3339)"))?;
+            let Some(s) = value.as_str().filter(|s| parse_date_time(s).is_some()) else {
+                return Err(wrong(
+                    "a dateTime such as \"2024-01-31T09:30:00Z\" (RFC 3339)",
+                    &value,
+                ));
+            };
             check_len(s, path, limits)?;
-            Ok(value.clone())
+            Ok(value)
         }
         AttrType::Binary => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| wrong("base64-encoded binary data (a string)"))?;
+            let Some(s) = value.as_str() else {
+                return Err(wrong("base64-encoded binary data (a string)", &value));
+            };
             check_len(s, path, limits)?;
-            let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            BASE64
-                .decode(compact.as_bytes())
-                .map_err(|_| wrong("base64-encoded binary data (RFC 4648 standard alphabet)"))?;
-            Ok(value.clone())
+            if !is_base64(s.as_bytes()) {
+                return Err(wrong(
+                    "base64-encoded binary data (RFC 4648 standard alphabet)",
+                    &value,
+                ));
+            }
+            Ok(value)
         }
         AttrType::Complex => match value {
             Value::Object(obj) => canon_complex(attr, obj, path, limits),
             Value::String(_) | Value::Number(_) | Value::Bool(_)
                 if attr.sub_attribute("value").is_some() =>
             {
-                let mut obj = Map::new();
-                obj.insert("value".into(), value.clone());
-                canon_complex(attr, &obj, path, limits)
+                let mut obj = Map::with_capacity(1);
+                obj.insert("value".into(), value);
+                canon_complex(attr, obj, path, limits)
             }
-            _ => Err(wrong("a complex value (a JSON object)")),
+            _ => Err(wrong("a complex value (a JSON object)", &value)),
         },
     }
 }
 
+/// Whether `bytes`, once ASCII whitespace is dropped (line-wrapped certificates), are standard
+/// base64. Most values hold no whitespace and are checked as they are, without a copy.
+fn is_base64(bytes: &[u8]) -> bool {
+    if bytes.iter().any(u8::is_ascii_whitespace) {
+        let compact: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        BASE64.decode(compact).is_ok()
+    } else {
+        BASE64.decode(bytes).is_ok()
+    }
+}
+
+/// Sub-attribute counts up to which the duplicate-key check needs no allocation; the RFC
+/// schemas have at most eight.
+const STACK_SUBS: usize = 16;
+
 fn canon_complex(
     attr: &Attribute,
-    obj: &Map<String, Value>,
-    path: &str,
+    mut obj: Map<String, Value>,
+    path: &Label<'_>,
     limits: &Limits,
 ) -> Result<Value, Error> {
-    let mut keys: Vec<Option<&str>> = vec![None; attr.sub_attributes.len()];
-    let mut out = Map::new();
-    for (key, v) in obj {
+    let n = attr.sub_attributes.len();
+    let mut on_stack = [None; STACK_SUBS];
+    let mut on_heap;
+    let keys: &mut [Option<&str>] = if n <= STACK_SUBS {
+        &mut on_stack[..n]
+    } else {
+        on_heap = vec![None; n];
+        &mut on_heap
+    };
+    // The value is edited in place; only when its keys are not the canonical names in schema
+    // order is it rebuilt, and only when something was dropped is it compacted.
+    let mut rebuild = false;
+    let mut dropped = false;
+    let mut last: Option<usize> = None;
+    for (key, v) in obj.iter_mut() {
         let Some(i) = attr
             .sub_attributes
             .iter()
             .position(|s| s.name.eq_ignore_ascii_case(key))
         else {
             if v.is_null() {
+                dropped = true;
                 continue;
             }
             let known: Vec<&str> = attr
@@ -742,36 +906,61 @@ fn canon_complex(
         };
         let sub = &attr.sub_attributes[i];
         if let Some(prev) = keys[i] {
-            return Err(twice(&format!("{path}.{}", sub.name), prev, key));
+            return Err(twice(&Label::Sub(path, &sub.name), prev, key));
         }
-        keys[i] = Some(key);
+        keys[i] = Some(key.as_str());
         if sub.mutability == Mutability::ReadOnly {
+            *v = Value::Null;
+            dropped = true;
             continue;
         }
-        let c = canon(sub, v, &format!("{path}.{}", sub.name), limits)?;
-        let c = match c {
-            Value::Null => continue,
+        let c = canon(sub, std::mem::take(v), &Label::Sub(path, &sub.name), limits)?;
+        *v = match c {
+            Value::Null => {
+                dropped = true;
+                continue;
+            }
             Value::Array(_) => c,
             single if sub.multi_valued => Value::Array(vec![single]),
             single => single,
         };
-        out.insert(sub.name.clone(), c);
+        if *key != sub.name || last.is_some_and(|l| l > i) {
+            rebuild = true;
+        }
+        last = Some(i);
     }
-    if out.is_empty() {
+    if dropped {
+        obj.retain(|_, v| !v.is_null());
+    }
+    if obj.is_empty() {
         return Ok(Value::Null);
     }
-    Ok(Value::Object(ordered_complex(attr, out)))
+    if rebuild {
+        obj = ordered_complex(attr, obj);
+    }
+    Ok(Value::Object(obj))
 }
 
-/// Puts a complex value's sub-attributes in schema order.
+/// Puts a complex value's sub-attributes in schema order under their canonical names.
 fn ordered_complex(attr: &Attribute, mut obj: Map<String, Value>) -> Map<String, Value> {
-    attr.sub_attributes
-        .iter()
-        .filter_map(|s| obj.remove(&s.name).map(|v| (s.name.clone(), v)))
-        .collect()
+    let mut out = Map::with_capacity(obj.len());
+    for s in &attr.sub_attributes {
+        let v = match obj.remove(&s.name) {
+            Some(v) => Some(v),
+            None => obj
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(&s.name))
+                .cloned()
+                .and_then(|k| obj.remove(&k)),
+        };
+        if let Some(v) = v {
+            out.insert(s.name.clone(), v);
+        }
+    }
+    out
 }
 
-fn check_len(s: &str, path: &str, limits: &Limits) -> Result<(), Error> {
+fn check_len(s: &str, path: &Label<'_>, limits: &Limits) -> Result<(), Error> {
     if s.len() > limits.max_value_bytes {
         return Err(Error::InvalidValue(format!(
             "attribute '{path}' is {} bytes long; the limit is {} bytes",
@@ -798,7 +987,7 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-fn twice(path: &str, first: &str, second: &str) -> Error {
+fn twice(path: &dyn fmt::Display, first: &str, second: &str) -> Error {
     Error::InvalidSyntax(format!(
         "attribute '{path}' appears twice (as '{first}' and '{second}'); attribute names are case-insensitive"
     ))
