@@ -48,6 +48,7 @@
 //!   element carries more sub-attributes than the added one (re-adding `{"value":"u1"}` to
 //!   members is a no-op), as §3.5.2.1 asks for a value already present.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -143,7 +144,7 @@ pub fn apply(
     for op in ops {
         apply_in_place(registry, rt, &mut work, op)?;
     }
-    if work == *resource {
+    if same(&work, resource) {
         return Ok(PatchOutcome {
             resource: work,
             changed: false,
@@ -157,7 +158,7 @@ pub fn apply(
         Mode::Replace { existing: resource },
         &Limits::default(),
     )?;
-    let changed = validated != *resource;
+    let changed = !same(&validated, resource);
     Ok(PatchOutcome {
         resource: validated,
         changed,
@@ -177,9 +178,30 @@ pub fn apply_operation(
 ) -> Result<bool, Error> {
     let mut work = resource.clone();
     apply_in_place(registry, rt, &mut work, op)?;
-    let changed = work != *resource;
+    let changed = !same(&work, resource);
     *resource = work;
     Ok(changed)
+}
+
+/// `a == b`, quicker on the usual case of two maps holding the same keys in the same order: a
+/// map compared as a map looks every key up by its hash, at every level of the resource.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            if x.keys().eq(y.keys()) {
+                x.values().zip(y.values()).all(|(v, w)| same(v, w))
+            } else {
+                x == y
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
+        _ => a == b,
+    }
 }
 
 /// What an operation's path leads to in the schema.
@@ -631,11 +653,11 @@ fn container_mut<'m>(
         None if create => {
             add_schema_urn(root, urn);
             root.insert(urn.to_owned(), Value::Object(Map::new()));
-            urn.to_owned()
+            Cow::Borrowed(urn)
         }
         None => return Ok(None),
     };
-    match root.get_mut(&key) {
+    match root.get_mut(&*key) {
         Some(Value::Object(obj)) => Ok(Some(obj)),
         Some(Value::Null) if !create => Ok(None),
         Some(slot @ Value::Null) => {
@@ -657,10 +679,10 @@ fn tidy_extension(root: &mut Map<String, Value>, ext: Option<&str>) {
     let Some(urn) = ext else { return };
     let Some(key) = key_ci(root, urn) else { return };
     if root
-        .get(&key)
+        .get(&*key)
         .is_some_and(|v| v.is_null() || v.as_object().is_some_and(Map::is_empty))
     {
-        root.shift_remove(&key);
+        root.shift_remove(&*key);
         if let Some(Value::Array(schemas)) = get_mut_ci(root, "schemas") {
             schemas.retain(|s| !s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)));
         }
@@ -678,22 +700,25 @@ fn add_schema_urn(root: &mut Map<String, Value>, urn: &str) {
     }
 }
 
-/// The actual key under which `name` is stored, matched case-insensitively.
-fn key_ci(map: &Map<String, Value>, name: &str) -> Option<String> {
+/// The actual key under which `name` is stored, matched case-insensitively. It is `name` itself
+/// in a canonical resource, and then borrowed rather than copied.
+fn key_ci<'n>(map: &Map<String, Value>, name: &'n str) -> Option<Cow<'n, str>> {
     if map.contains_key(name) {
-        return Some(name.to_owned());
+        return Some(Cow::Borrowed(name));
     }
-    map.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+    map.keys()
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .map(|k| Cow::Owned(k.clone()))
 }
 
 fn get_mut_ci<'m>(map: &'m mut Map<String, Value>, name: &str) -> Option<&'m mut Value> {
     let key = key_ci(map, name)?;
-    map.get_mut(&key)
+    map.get_mut(&*key)
 }
 
 fn remove_ci(map: &mut Map<String, Value>, name: &str) -> Option<Value> {
     let key = key_ci(map, name)?;
-    map.shift_remove(&key)
+    map.shift_remove(&*key)
 }
 
 /// Stores `value` under the canonical `name`, replacing a differently cased key; `null` removes.
@@ -705,7 +730,7 @@ fn set_or_clear(map: &mut Map<String, Value>, name: &str, value: Value) {
     if let Some(key) = key_ci(map, name)
         && key != name
     {
-        map.shift_remove(&key);
+        map.shift_remove(&*key);
     }
     map.insert(name.to_owned(), value);
 }
@@ -719,11 +744,11 @@ fn object_slot<'m>(
         Some(key) => key,
         None => {
             container.insert(attr.name.clone(), Value::Object(Map::new()));
-            attr.name.clone()
+            Cow::Borrowed(attr.name.as_str())
         }
     };
     let slot = container
-        .get_mut(&key)
+        .get_mut(&*key)
         .ok_or_else(|| Error::InvalidValue(format!("'{}' could not be stored", attr.name)))?;
     if slot.is_null() {
         *slot = Value::Object(Map::new());

@@ -270,16 +270,9 @@ pub fn validate_owned(
         }
     }
 
-    let present: usize = buckets.iter().map(Bucket::len).sum();
-    let mut out = Map::with_capacity(4 + present);
-    let mut schemas = vec![Value::String(core.id.clone())];
-    schemas.extend(
-        buckets[1..]
-            .iter()
-            .filter(|b| !b.is_empty())
-            .map(|b| Value::String(b.schema.id.clone())),
-    );
-    out.insert("schemas".into(), Value::Array(schemas));
+    // The result in canonical order, keyed by names borrowed from the schemas. Once the
+    // buckets (which borrow the input's keys) are gone, the input, whose values have all been
+    // taken, is refilled when it already holds these keys in this order.
     let mut kept = |name: &str| {
         let stored = existing
             .and_then(|e| get_ci(e, name))
@@ -289,28 +282,38 @@ pub fn validate_owned(
             None => Some(stored.clone()),
         }
     };
-    if let Some(id) = kept("id") {
-        out.insert("id".into(), id);
+    let id = kept("id");
+    let meta = kept("meta");
+    let mut buckets = buckets.into_iter();
+    let core_values = buckets.next().map(Bucket::entries).unwrap_or_default();
+    let mut entries: Vec<(&str, Value)> = Vec::with_capacity(4 + core_values.len() + 2);
+    entries.push(("schemas", Value::Null)); // filled in below
+    if let Some(id) = id {
+        entries.push(("id", id));
     }
     if let Some((_, v)) = external_id.filter(|(_, v)| !v.is_null()) {
-        out.insert("externalId".into(), v);
+        entries.push(("externalId", v));
     }
-    if let Some(meta) = kept("meta") {
-        out.insert("meta".into(), meta);
+    if let Some(meta) = meta {
+        entries.push(("meta", meta));
     }
-    let mut buckets = buckets.into_iter();
-    if let Some(core) = buckets.next() {
-        core.move_into(&mut out);
+    entries.extend(core_values);
+    let extensions: Vec<(&str, Vec<(&str, Value)>)> = buckets
+        .filter(|b| !b.is_empty())
+        .map(|b| (b.schema.id.as_str(), b.entries()))
+        .collect();
+    entries[0].1 = schemas_value(
+        &mut input,
+        std::iter::once(core.id.as_str()).chain(extensions.iter().map(|(urn, _)| *urn)),
+    );
+    for (urn, values) in extensions {
+        let reuse = match input.get_mut(urn).map(std::mem::take) {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        };
+        entries.push((urn, Value::Object(refill(reuse, values))));
     }
-    for b in buckets {
-        if !b.is_empty() {
-            let urn = b.schema.id.clone();
-            let mut ext = Map::with_capacity(b.len());
-            b.move_into(&mut ext);
-            out.insert(urn, Value::Object(ext));
-        }
-    }
-    Ok(Value::Object(out))
+    Ok(Value::Object(refill(Some(input), entries)))
 }
 
 /// Type-checks and canonicalizes one value for one attribute definition, with the default
@@ -537,6 +540,16 @@ impl<'s, 'k> Bucket<'s, 'k> {
     fn merge_existing(&mut self, old: &Map<String, Value>) -> Result<(), Error> {
         let schema = self.schema;
         for (i, attr) in schema.attributes.iter().enumerate() {
+            let singular_complex = attr.kind == AttrType::Complex && !attr.multi_valued;
+            if !singular_complex
+                && matches!(
+                    attr.mutability,
+                    Mutability::ReadWrite | Mutability::WriteOnly
+                )
+            {
+                // Nothing of the stored value is kept or compared.
+                continue;
+            }
             let prev = get_ci(old, &attr.name).filter(|v| !is_absent(v));
             let label = self.label(attr);
             match attr.mutability {
@@ -551,7 +564,7 @@ impl<'s, 'k> Bucket<'s, 'k> {
                 }
                 _ => {}
             }
-            if attr.kind == AttrType::Complex && !attr.multi_valued {
+            if singular_complex {
                 let Some(Value::Object(prev)) = prev else {
                     continue;
                 };
@@ -649,14 +662,54 @@ impl<'s, 'k> Bucket<'s, 'k> {
         self.values.iter().filter(|v| v.is_some()).count()
     }
 
-    /// Moves the values into `out` under their canonical names, in schema order.
-    fn move_into(self, out: &mut Map<String, Value>) {
+    /// The values under their canonical names, in schema order.
+    fn entries(self) -> Vec<(&'s str, Value)> {
+        let mut out = Vec::with_capacity(self.len());
         for (a, v) in self.schema.attributes.iter().zip(self.values) {
             if let Some(v) = v {
-                out.insert(a.name.clone(), v);
+                out.push((a.name.as_str(), v));
             }
         }
+        out
     }
+}
+
+/// `schemas` for the result: the core URN and those of the extensions present. The input's
+/// own list is taken when it says exactly that, as a stored resource's does.
+fn schemas_value<'u>(
+    input: &mut Map<String, Value>,
+    urns: impl Iterator<Item = &'u str> + Clone,
+) -> Value {
+    if let Some(listed @ Value::Array(_)) = input.get_mut("schemas")
+        && listed.as_array().is_some_and(|l| {
+            l.len() == urns.clone().count()
+                && l.iter()
+                    .zip(urns.clone())
+                    .all(|(l, u)| l.as_str() == Some(u))
+        })
+    {
+        return std::mem::take(listed);
+    }
+    Value::Array(urns.map(|u| Value::String(u.to_owned())).collect())
+}
+
+/// `entries` as a map. `map`, when it holds exactly these keys in this order (a stored resource
+/// does), is refilled in place so that its keys are reused; otherwise a new map is built.
+fn refill(map: Option<Map<String, Value>>, entries: Vec<(&str, Value)>) -> Map<String, Value> {
+    if let Some(mut map) = map
+        && map.len() == entries.len()
+        && map.keys().zip(&entries).all(|(k, (name, _))| k == name)
+    {
+        for (slot, (_, v)) in map.values_mut().zip(entries) {
+            *slot = v;
+        }
+        return map;
+    }
+    let mut out = Map::with_capacity(entries.len());
+    for (name, v) in entries {
+        out.insert(name.to_owned(), v);
+    }
+    out
 }
 
 /// `urn:…:User:employeeNumber` as a top-level key: the attribute `employeeNumber` of the
@@ -846,18 +899,21 @@ fn canon_one(
 }
 
 /// Whether `bytes`, once ASCII whitespace is dropped (line-wrapped certificates), are standard
-/// base64. Most values hold no whitespace and are checked as they are, without a copy.
+/// base64. Most values hold no whitespace and are checked as they are, without a copy;
+/// whitespace is outside the alphabet, so only a value that fails that way can hold any.
 fn is_base64(bytes: &[u8]) -> bool {
-    if bytes.iter().any(u8::is_ascii_whitespace) {
-        let compact: Vec<u8> = bytes
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        BASE64.decode(compact).is_ok()
-    } else {
-        BASE64.decode(bytes).is_ok()
+    if BASE64.decode(bytes).is_ok() {
+        return true;
     }
+    if !bytes.iter().any(u8::is_ascii_whitespace) {
+        return false;
+    }
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    BASE64.decode(compact).is_ok()
 }
 
 /// Sub-attribute counts up to which the duplicate-key check needs no allocation; the RFC
