@@ -33,6 +33,18 @@
 //!   takes it as its `value` sub-attribute (Entra's manager `"value":"<id>"`), or as the object
 //!   it encodes when it is JSON text (Entra's roles PATCH); a single-valued attribute given a
 //!   one-element array takes the element (the documented manager form).
+//! * **single-valued complex attributes** (`name`, the enterprise `manager`). An `add` or
+//!   `replace` of the whole attribute merges: the sub-attributes given replace or add, the others
+//!   are left as they are (§3.5.2.3). The exception is an attribute with a `value` sub-attribute
+//!   (`manager`): there `value` says *which* value it is and the other sub-attributes (`$ref`,
+//!   `displayName`) describe that one, so an operation that gives a different `value`, in any
+//!   form (`"<id>"`, `{"value":"<id>"}`, `[{"value":"<id>"}]`), replaces the complex value whole,
+//!   as §3.5.2.1 has an add to a single-valued attribute replace its value. Entra's manager
+//!   change `"value":"<new id>"` thus leaves `{"value":"<new id>"}`, not the new id beside the
+//!   old manager's `$ref`; a `$ref` given with the new `value` is kept. Giving the `value`
+//!   already stored (per its `caseExact`), or no `value`, merges, so re-sending the same manager
+//!   keeps its `$ref`. A path to one sub-attribute (`manager.value`) sets that sub-attribute
+//!   alone, as §3.5.2.3 says.
 //! * **`primary`.** Setting `primary: true` on an element sets it to false on the others of the
 //!   attribute (RFC 7643 §2.4, RFC 7644 §3.5.2).
 //! * **unassigned.** `null`, an empty array and a complex value with no sub-attributes left all
@@ -422,9 +434,12 @@ fn write_single(
         set_or_clear(obj, &sub.name, v);
     } else if attr.kind == AttrType::Complex {
         // RFC 7644 §3.5.2.1 and §3.5.2.3 alike: the given sub-attributes replace or add, the
-        // others are left as they are.
+        // others are left as they are, unless the value is another one (see the module doc).
         let incoming = complex_value(attr, value, true)?;
         let obj = object_slot(container, attr)?;
+        if names_another_value(attr, obj, &incoming) {
+            obj.clear();
+        }
         for (k, v) in incoming {
             set_or_clear(obj, &k, v);
         }
@@ -794,6 +809,24 @@ fn single<'v>(attr: &Attribute, value: &'v Value) -> Result<&'v Value, Error> {
         ))),
         other => Ok(other),
     }
+}
+
+/// Whether `incoming`, the canonical sub-attributes given for a single-valued complex attribute,
+/// name another value than the `stored` one by the `value` sub-attribute: the other stored
+/// sub-attributes (`$ref`, `displayName`) then describe the old value and must not survive.
+fn names_another_value(
+    attr: &Attribute,
+    stored: &Map<String, Value>,
+    incoming: &Map<String, Value>,
+) -> bool {
+    let Some(value_attr) = attr.sub_attribute("value") else {
+        return false;
+    };
+    let Some(new) = incoming.get(&value_attr.name).filter(|v| !v.is_null()) else {
+        return false;
+    };
+    !get_ci(stored, &value_attr.name)
+        .is_some_and(|old| validate::values_equal(value_attr, old, new))
 }
 
 /// The canonical form of one value of a simple attribute or sub-attribute; `null` stays `null`.
@@ -1494,6 +1527,80 @@ mod tests {
         );
         expected[ENT]["manager"]["$ref"] = json!("https://example.com/v2/Users/m1");
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_new_manager_replaces_the_old_one_whole() {
+        let a_ref = "https://example.com/v2/Users/A";
+        let mut user = minimal_user();
+        user["schemas"] = json!([urn::USER, ENT]);
+        user[ENT] = json!({"manager": {"value": "A", "$ref": a_ref}});
+        let path = format!("{ENT}:manager");
+        // Another `value`, in every form and by either operation: the old `$ref` goes with the
+        // old manager (Entra's `"value":"<id>"` was leaving it beside the new id).
+        for value in [json!("B"), json!({"value": "B"}), json!([{"value": "B"}])] {
+            for op in ["Add", "Replace"] {
+                let out = patched(
+                    "User",
+                    &user,
+                    json!([{"op": op, "path": path, "value": value}]),
+                );
+                assert_eq!(
+                    out[ENT],
+                    json!({"manager": {"value": "B"}}),
+                    "{op} of the manager as {value}"
+                );
+            }
+        }
+        let out = patched(
+            "User",
+            &user,
+            json!([{"op": "add", "value": {ENT: {"manager": "B"}}}]),
+        );
+        assert_eq!(out[ENT], json!({"manager": {"value": "B"}}), "path-less");
+        // A `$ref` sent with the new value is the new manager's.
+        let b_ref = "https://example.com/v2/Users/B";
+        let out = patched(
+            "User",
+            &user,
+            json!([{"op": "Add", "path": path, "value": {"value": "B", "$ref": b_ref}}]),
+        );
+        assert_eq!(out[ENT], json!({"manager": {"value": "B", "$ref": b_ref}}));
+
+        // The same manager again, or no `value`: the sub-attributes merge.
+        let again = run(
+            "User",
+            &user,
+            json!([{"op": "Add", "path": path, "value": "A"}]),
+        )
+        .unwrap();
+        assert!(!again.changed, "re-sending the manager keeps its $ref");
+        assert_eq!(again.resource, user);
+        let out = patched(
+            "User",
+            &user,
+            json!([{"op": "Replace", "path": path, "value": {"$ref": b_ref}}]),
+        );
+        assert_eq!(out[ENT], json!({"manager": {"value": "A", "$ref": b_ref}}));
+        // A path to the sub-attribute sets that sub-attribute alone (RFC 7644 §3.5.2.3).
+        let out = patched(
+            "User",
+            &user,
+            json!([{"op": "Replace", "path": format!("{path}.value"), "value": "B"}]),
+        );
+        assert_eq!(out[ENT], json!({"manager": {"value": "B", "$ref": a_ref}}));
+        // `name` has no `value`: a whole-attribute add merges as before.
+        let mut named = minimal_user();
+        named["name"] = json!({"familyName": "Jensen", "givenName": "Barbara"});
+        let out = patched(
+            "User",
+            &named,
+            json!([{"op": "Add", "path": "name", "value": {"givenName": "Babs"}}]),
+        );
+        assert_eq!(
+            out["name"],
+            json!({"familyName": "Jensen", "givenName": "Babs"})
+        );
     }
 
     #[test]
