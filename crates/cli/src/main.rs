@@ -46,13 +46,20 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct DatabaseArg {
-    /// Database URL: sqlite://PATH (created if missing).
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB
+    /// (TLS with ?sslmode=require|verify-ca|verify-full).
     #[arg(
         long,
         env = "SCIMSYNC_DATABASE",
         default_value = "sqlite://scimsync.db"
     )]
     database: String,
+    /// PostgreSQL connections per process.
+    #[arg(long, env = "SCIMSYNC_DB_POOL_SIZE", default_value_t = store::Settings::default().pool_size)]
+    db_pool_size: u32,
+    /// PostgreSQL statement timeout in seconds (0: the server's setting).
+    #[arg(long, env = "SCIMSYNC_DB_STATEMENT_TIMEOUT", default_value_t = store::Settings::default().statement_timeout.map_or(0, |t| t.as_secs()))]
+    db_statement_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +164,12 @@ fn registry() -> Arc<scim::Registry> {
 }
 
 async fn open(db: &DatabaseArg) -> Result<Arc<dyn store::Store>> {
-    store::open(&db.database, registry())
+    let settings = store::Settings {
+        pool_size: db.db_pool_size,
+        statement_timeout: (db.db_statement_timeout > 0)
+            .then(|| std::time::Duration::from_secs(db.db_statement_timeout)),
+    };
+    store::open_with(&db.database, registry(), settings)
         .await
         .with_context(|| format!("opening database {}", db.database))
 }
