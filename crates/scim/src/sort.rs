@@ -28,6 +28,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::Error;
+use crate::filter::parse_datetime;
 use crate::path::{AttrPath, attribute_value, get_ci};
 use crate::schema::{AttrType, Attribute, Registry, Resolved, ResourceType};
 
@@ -228,22 +229,6 @@ fn key_of(v: &Value, attr: &Attribute) -> SortKey {
         }
         _ => SortKey::Missing,
     }
-}
-
-/// RFC 3339, and leniently a timestamp without offset read as UTC: the same reading as the
-/// filter evaluator's, so that `sortBy` and `gt` agree on what a dateTime is.
-fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t);
-    }
-    let local = time::macros::format_description!(
-        version = 2,
-        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    time::PrimitiveDateTime::parse(s, &local)
-        .ok()
-        .map(|t| t.assume_utc())
 }
 
 /// The key `resource` sorts by under `sort_by`; see [`SortBy`] to resolve once for many.

@@ -587,20 +587,8 @@ fn element_narrowing(
     }
 }
 
-/// An RFC 3339 instant, or one without an offset taken as UTC, as the evaluator reads literals.
-pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t);
-    }
-    let local = time::macros::format_description!(
-        version = 2,
-        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    time::PrimitiveDateTime::parse(s, &local)
-        .ok()
-        .map(|t| t.assume_utc())
-}
+/// The evaluator's reading of a dateTime literal, so SQL bounds and in-memory checks agree.
+pub use scim::filter::parse_datetime;
 
 #[cfg(test)]
 mod tests {

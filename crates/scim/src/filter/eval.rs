@@ -439,7 +439,7 @@ pub(crate) fn compare_text(a: &str, b: &str, case_exact: bool) -> Ordering {
 
 /// An RFC 3339 instant. A value without an offset (xsd:dateTime allows it, some clients send
 /// it) is taken as UTC rather than rejected.
-pub(crate) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
+pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Some(t);

@@ -8,7 +8,7 @@ use crate::path::AttrPath;
 mod eval;
 mod parse;
 
-pub use eval::compare_values;
+pub use eval::{compare_values, parse_datetime};
 pub use parse::{MAX_FILTER_DEPTH, MAX_FILTER_LEN, parse_patch_path};
 
 /// A comparison operator.
