@@ -29,11 +29,16 @@ pub fn free_port() -> u16 {
 }
 
 pub fn serve(db: &Path) -> Served {
+    serve_database(&format!("sqlite://{}", db.display()))
+}
+
+/// A `scimsync serve` process on the database `url` names.
+pub fn serve_database(url: &str) -> Served {
     let port = free_port();
     let mut child = scimsync()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--database")
-        .arg(format!("sqlite://{}", db.display()))
+        .arg(url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -38,7 +38,7 @@ impl TestDb {
     pub async fn create() -> TestDb {
         use sqlx::Connection;
         let admin = admin_url();
-        let name = format!("scimsync_test_{}", uuid::Uuid::new_v4().simple());
+        let name = unique_name();
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL at {admin}: {e}"));
@@ -75,6 +75,20 @@ impl Drop for TestDb {
             eprintln!("could not drop test database {}", self.name);
         }
     }
+}
+
+/// A database name no other test process picks: process id, time, and a counter.
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "scimsync_test_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `url` with its database replaced by `name`.
