@@ -179,12 +179,25 @@ struct ImportArgs {
 pub async fn run(args: RemoteArgs) -> Result<()> {
     let output = args.connection.output;
     let client = connect(&args.connection)?;
-    match args.command {
+    let result = match args.command {
         RemoteCommand::Users(cmd) => resource(&client, "Users", cmd, output).await,
         RemoteCommand::Groups(cmd) => resource(&client, "Groups", cmd, output).await,
         RemoteCommand::Export(a) => export(&client, a).await,
         RemoteCommand::Import(a) => import(&client, a).await,
         RemoteCommand::Info => info(&client, output).await,
+    };
+    // `remote users list | head` closes the pipe early; that is the reader's choice, not an
+    // error worth a message.
+    match result {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
