@@ -1214,8 +1214,36 @@ impl Store for PostgresStore {
 }
 
 #[cfg(test)]
+#[path = "../tests/support/postgres.rs"]
+mod pg;
+
+#[cfg(test)]
 mod tests {
-    use super::numbered;
+    use super::*;
+
+    #[tokio::test]
+    async fn pooled_connections_carry_the_statement_timeout() {
+        let db = pg::TestDb::create().await;
+        let options = PostgresOptions {
+            statement_timeout: Some(Duration::from_millis(300)),
+            ..PostgresOptions::default()
+        };
+        let s = PostgresStore::open_with(&db.url, Arc::new(scim::Registry::rfc7643()), options)
+            .await
+            .unwrap();
+        let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(shown, "300ms");
+        let err = sqlx::query("SELECT pg_sleep(3)")
+            .execute(&s.pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("statement timeout"), "{err}");
+        // A cancelled statement is a database error, which `/readyz` and the server report.
+        assert!(matches!(StoreError::from(err), StoreError::Database(_)));
+    }
 
     #[test]
     fn placeholders_are_numbered_outside_literals() {
