@@ -224,19 +224,23 @@ async fn load_members(conn: &mut SqliteConnection, group: i64) -> Result<Vec<Mem
 
 /// Direct groups of a resource, and the groups those are in, transitively. `UNION` (not
 /// `UNION ALL`) keeps the recursion finite even if a cycle were ever stored.
+///
+/// `CROSS JOIN` pins the join order: SQLite's planner, without statistics, may otherwise put
+/// `resources` in the outer loop and scan the whole table for every user listed (measured: 0.3 s
+/// a user at 100,000 users), since it cannot tell that the recursive set is tiny.
+const GROUPS_OF: &str = "WITH RECURSIVE up(pk, direct) AS ( \
+         SELECT group_pk, 1 FROM members WHERE member_pk = ? \
+         UNION \
+         SELECT m.group_pk, 0 FROM members m JOIN up ON m.member_pk = up.pk \
+     ) \
+     SELECT r.id, r.display, MAX(up.direct) FROM up CROSS JOIN resources r ON r.pk = up.pk \
+     GROUP BY r.pk ORDER BY r.pk";
+
 async fn load_groups(conn: &mut SqliteConnection, member: i64) -> Result<Vec<GroupRef>> {
-    let rows = sqlx::query(
-        "WITH RECURSIVE up(pk, direct) AS ( \
-             SELECT group_pk, 1 FROM members WHERE member_pk = ? \
-             UNION \
-             SELECT m.group_pk, 0 FROM members m JOIN up ON m.member_pk = up.pk \
-         ) \
-         SELECT r.id, r.display, MAX(up.direct) FROM up JOIN resources r ON r.pk = up.pk \
-         GROUP BY r.pk ORDER BY r.pk",
-    )
-    .bind(member)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(GROUPS_OF)
+        .bind(member)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(GroupRef {
@@ -256,7 +260,21 @@ async fn fetch_user_with_groups(
     tenant: TenantId,
     id: &str,
 ) -> Result<Option<(i64, Stored)>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(&user_with_groups_sql())
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    user_with_groups(&row, id)
+}
+
+/// The statement of [`fetch_user_with_groups`]; `CROSS JOIN` pins the join order as in
+/// [`GROUPS_OF`].
+fn user_with_groups_sql() -> String {
+    format!(
         "SELECT {COLS}, ( \
              WITH RECURSIVE up(pk, direct) AS ( \
                  SELECT group_pk, 1 FROM members WHERE member_pk = r.pk \
@@ -265,21 +283,17 @@ async fn fetch_user_with_groups(
              ) \
              SELECT json_group_array(json_array(x.pk, g.id, g.display, x.direct)) \
              FROM (SELECT pk, MAX(direct) AS direct FROM up GROUP BY pk) x \
-             JOIN resources g ON g.pk = x.pk \
+             CROSS JOIN resources g ON g.pk = x.pk \
          ) FROM resources r WHERE r.tenant = ? AND r.kind = 'User' AND r.id = ?"
-    ))
-    .bind(tenant.0)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
+    )
+}
+
+fn user_with_groups(row: &SqliteRow, id: &str) -> Result<Option<(i64, Stored)>> {
     let groups: String = row.try_get(7)?;
     let mut groups: Vec<(i64, String, Option<String>, i64)> = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Database(format!("groups of {id} did not decode: {e}")))?;
     groups.sort_by_key(|g| g.0);
-    let (pk, mut stored) = read_row(&row)?.into_stored()?;
+    let (pk, mut stored) = read_row(row)?.into_stored()?;
     stored.groups = Some(
         groups
             .into_iter()
@@ -1156,6 +1170,23 @@ mod tests {
         )
         .await;
         assert_searches(&plan, "members of a group");
+        // The recursive set is scanned (it is tiny); the resources table never is.
+        let plan = explain(&s, GROUPS_OF, &[Bind::Int(1)]).await;
+        assert!(
+            plan.iter().all(|l| !l.starts_with("SCAN r")),
+            "groups of a user: {plan:?}"
+        );
+        let plan = explain(
+            &s,
+            &user_with_groups_sql(),
+            &[Bind::Int(1), Bind::Text("x".into())],
+        )
+        .await;
+        assert!(
+            plan.iter()
+                .all(|l| !l.starts_with("SCAN r") && !l.starts_with("SCAN g")),
+            "a user with its groups: {plan:?}"
+        );
     }
 
     #[test]
