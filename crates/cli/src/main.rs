@@ -171,7 +171,22 @@ async fn open(db: &DatabaseArg) -> Result<Arc<dyn store::Store>> {
     };
     store::open_with(&db.database, registry(), settings)
         .await
-        .with_context(|| format!("opening database {}", db.database))
+        .with_context(|| format!("opening database {}", redacted(&db.database)))
+}
+
+/// A database URL fit for messages and logs: any password replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -179,7 +194,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(db) => {
             open(&db).await?;
-            eprintln!("database {} is up to date", db.database);
+            eprintln!("database {} is up to date", redacted(&db.database));
             Ok(())
         }
         Command::Token(cmd) => token(cmd).await,
