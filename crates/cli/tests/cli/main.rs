@@ -2,5 +2,6 @@
 
 mod common;
 mod crash;
+mod remote;
 mod replicas;
 mod serve;
