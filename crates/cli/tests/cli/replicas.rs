@@ -340,3 +340,24 @@ async fn the_change_feed_stays_gap_free_in_commit_order_under_two_writers() {
             .is_empty()
     );
 }
+
+/// `/readyz` asks the database: a replica whose database is gone says so, and `/healthz` (the
+/// process is alive) does not.
+#[tokio::test]
+async fn readyz_reports_a_lost_database() {
+    use sqlx::Connection;
+    let r = Replicas::start().await;
+    let ready = |i: usize, path: &'static str| {
+        let url = r.base(i).replace("/scim/v2", path);
+        let client = r.client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(ready(0, "/readyz").await, StatusCode::OK);
+    let mut admin = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", r._db.name()))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(ready(0, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready(1, "/healthz").await, StatusCode::OK);
+}

@@ -49,6 +49,11 @@ impl TestDb {
         let url = with_database(&admin, &name);
         TestDb { url, name }
     }
+
+    /// The database's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Drop for TestDb {
