@@ -73,18 +73,28 @@ fn strip_id(mut doc: Value) -> Value {
 
 /// POST: validate, store, return what was stored.
 pub async fn create(ctx: Ctx<'_>, rt: &ResourceType, body: &Value) -> Result<Stored, ApiError> {
+    let (doc, members) = prepare_create(ctx, rt, body)?;
+    Ok(ctx
+        .state
+        .store
+        .create(ctx.tenant, &rt.id, doc, members)
+        .await?)
+}
+
+/// What a POST stores: the validated document and, for a group, its member ids. Split from
+/// [`create`] so Bulk can validate a run of creates and write them in one transaction.
+pub fn prepare_create(
+    ctx: Ctx<'_>,
+    rt: &ResourceType,
+    body: &Value,
+) -> Result<(Value, Vec<String>), ApiError> {
     let mut doc = validate(&ctx.state.registry, rt, body, Mode::Create)?;
     let members = if has_members(rt) {
         take_members(&mut doc)
     } else {
         Vec::new()
     };
-    let doc = strip_id(doc);
-    Ok(ctx
-        .state
-        .store
-        .create(ctx.tenant, &rt.id, doc, members)
-        .await?)
+    Ok((strip_id(doc), members))
 }
 
 /// GET by id.

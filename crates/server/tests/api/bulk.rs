@@ -105,3 +105,55 @@ async fn fail_on_errors_stops_processing() {
     assert_eq!(ops.len(), 1, "{r}");
     assert_eq!(ops[0]["status"], json!("400"));
 }
+
+/// Consecutive creates are written in one transaction, yet each succeeds or fails alone and
+/// `failOnErrors` stops exactly where it would one operation at a time.
+#[tokio::test]
+async fn a_run_of_creates_fails_per_operation() {
+    let s = TestServer::start().await;
+    let (st, _) = s
+        .send(Method::POST, "/Users", Some(json!({"userName": "taken"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let user = |b: &str, name: &str| json!({"method": "POST", "path": "/Users", "bulkId": b, "data": {"userName": name}});
+    let ops = [
+        user("a", "u1"),
+        user("b", "TAKEN"),
+        user("c", "u3"),
+        user("d", "U1"),
+        user("e", "u5"),
+    ];
+    let (_, r) = s
+        .send(Method::POST, "/Bulk", Some(json!({"Operations": ops})))
+        .await;
+    let statuses: Vec<&str> = r["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "409", "201", "409", "201"], "{r}");
+    assert_eq!(r["Operations"][1]["response"]["scimType"], "uniqueness");
+    let (_, list) = s.send(Method::GET, "/Users?count=0", None).await;
+    assert_eq!(list["totalResults"], 4);
+
+    let ops = [user("f", "u6"), user("g", "u1"), user("h", "u8")];
+    let (_, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"failOnErrors": 1, "Operations": ops})),
+        )
+        .await;
+    let statuses: Vec<&str> = r["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "409"], "{r}");
+    let (_, list) = s
+        .send(Method::GET, "/Users?filter=userName%20eq%20%22u8%22", None)
+        .await;
+    assert_eq!(list["totalResults"], 0, "not attempted after failOnErrors");
+}
