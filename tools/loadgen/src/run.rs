@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Process id of the server, to report its peak RSS (VmHWM).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Process id of the baseline, to report its CPU time per request.
+    #[arg(long)]
+    pub baseline_pid: Option<u32>,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
@@ -154,7 +157,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             label: "baseline",
             sample: Arc::new(sample(&target, args.sample.min(10)).await?),
             target,
-            pid: None,
+            pid: args.baseline_pid,
         });
     }
     let server_sample = sample(&server, args.sample).await?;
@@ -301,9 +304,12 @@ fn report(args: &RunArgs, results: &[ScenarioResult]) -> String {
     );
     let _ = writeln!(
         out,
-        "| scenario | server req/s | p50 | p99 | errors | baseline req/s | baseline p99 | ratio | server peak RSS |"
+        "| scenario | server req/s | p50 | p99 | errors | baseline req/s | baseline p99 | ratio | server CPU/req | baseline CPU/req | server peak RSS |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in results {
         let s = r.side("server").cloned().unwrap_or_default();
         let b = r.side("baseline");
@@ -312,9 +318,14 @@ fn report(args: &RunArgs, results: &[ScenarioResult]) -> String {
         } else {
             format!("{:.0}", s.rps)
         };
+        let cpu = |s: Option<&Summary>| {
+            s.and_then(|s| s.cpu_us_per_request)
+                .map(|c| format!("{c:.0} µs"))
+                .unwrap_or_else(|| "–".into())
+        };
         let _ = writeln!(
             out,
-            "| {} | {rate} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {rate} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.scenario.name(),
             fmt_us(s.p50_us),
             fmt_us(s.p99_us),
@@ -325,6 +336,8 @@ fn report(args: &RunArgs, results: &[ScenarioResult]) -> String {
             r.ratio()
                 .map(|x| format!("{:.0}%", x * 100.0))
                 .unwrap_or_else(|| "–".into()),
+            cpu(Some(&s)),
+            cpu(b),
             r.server_peak_rss_kib
                 .map(|k| format!("{:.0} MiB", k as f64 / 1024.0))
                 .unwrap_or_else(|| "–".into()),
@@ -345,6 +358,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// User plus system CPU time of a process so far, in clock ticks (1/100 s on Linux): on a
+/// shared machine, CPU time per request is steadier than requests per second.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; the fields after it are space-separated.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Up to `n` users spread over the tenant: pages of up to 1,000 at evenly spaced offsets.
@@ -494,6 +517,7 @@ async fn run_one(
     }
     let plan = Arc::new(plan);
     let counted = scenario == Scenario::Members;
+    let cpu_before = side.pid.and_then(cpu_ticks);
     let warmup = Duration::from_secs_f64(if counted { 0.0 } else { args.warmup });
     let measure = Duration::from_secs_f64(args.duration);
     let start = Instant::now();
@@ -526,7 +550,15 @@ async fn run_one(
     } else {
         None
     };
-    Ok((total.summary(elapsed), extra))
+    let requests = total.latencies.len() as f64;
+    let mut summary = total.summary(elapsed);
+    // CPU time includes the warm-up; the requests it served are counted in proportion.
+    if let (Some(a), Some(b)) = (cpu_before, side.pid.and_then(cpu_ticks)) {
+        let all = start.elapsed().as_secs_f64();
+        let served = requests * all / elapsed.as_secs_f64().max(1e-9);
+        summary.cpu_us_per_request = Some((b - a) as f64 * 10_000.0 / served.max(1.0));
+    }
+    Ok((summary, extra))
 }
 
 /// Latency of the first and the last `window` member adds.

@@ -57,6 +57,7 @@ impl Recorder {
             p99_us: percentile(&self.latencies, 0.99),
             max_us: self.latencies.last().copied().unwrap_or(0),
             error_samples: self.samples,
+            cpu_us_per_request: None,
         }
     }
 }
@@ -86,6 +87,8 @@ pub struct Summary {
     pub p99_us: u32,
     pub max_us: u32,
     pub error_samples: Vec<String>,
+    /// The target's CPU time per request, when its pid is known.
+    pub cpu_us_per_request: Option<f64>,
 }
 
 impl Summary {
@@ -99,6 +102,7 @@ impl Summary {
             "p99_us": self.p99_us,
             "max_us": self.max_us,
             "error_samples": self.error_samples,
+            "cpu_us_per_request": self.cpu_us_per_request.map(round1),
         })
     }
 
@@ -124,6 +128,10 @@ impl Summary {
                 .flat_map(|r| r.error_samples.iter().cloned())
                 .take(3)
                 .collect(),
+            cpu_us_per_request: {
+                let c: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us_per_request).collect();
+                (!c.is_empty()).then(|| med(c))
+            },
         }
     }
 }
