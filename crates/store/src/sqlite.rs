@@ -121,7 +121,11 @@ impl SqliteStore {
             .disable_statement_logging();
         // The connections live as long as the store: a read-only connection cannot recreate the
         // WAL's shared-memory file if every connection had closed and removed it.
+        // No liveness test on acquire: a connection to a local file does not go stale, and the
+        // test is a round trip to the connection's worker thread on every request (measured:
+        // the largest single cost of a GET by id after the query itself).
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -141,6 +145,7 @@ impl SqliteStore {
             e => StoreError::Migration(format!("migrating the database failed: {e}")),
         })?;
         let readers = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(options.readers.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
