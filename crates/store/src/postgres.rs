@@ -651,6 +651,162 @@ async fn insert_resource(
     })
 }
 
+/// Inserts a batch of new resources with one statement per table instead of several per item:
+/// a round trip costs more than the row. Each item still succeeds or fails alone and as it
+/// would one by one: members are resolved first; a name taken before the batch, or by an
+/// earlier item of it, makes `ON CONFLICT DO NOTHING` skip that row, and the rows come back by
+/// id. Rows are inserted in item order, so the earlier of two equal names wins, as in a loop.
+async fn insert_batch(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    kind: &str,
+    items: Vec<(Value, Vec<String>)>,
+    now: i64,
+    effects: &mut Effects,
+) -> Result<Vec<Result<Stored>>> {
+    struct Row {
+        id: String,
+        ix: Indexed,
+        text: String,
+        doc: Value,
+        members: Vec<(i64, Member)>,
+    }
+    let mut out: Vec<Option<Result<Stored>>> = Vec::with_capacity(items.len());
+    let mut rows: Vec<(usize, Row)> = Vec::with_capacity(items.len());
+    'items: for (doc, members) in items {
+        if !members.is_empty() && kind != "Group" {
+            out.push(Some(Err(StoreError::InvalidMember(format!(
+                "a {kind} has no members"
+            )))));
+            continue;
+        }
+        let mut resolved: Vec<(i64, Member)> = Vec::with_capacity(members.len());
+        for m in &members {
+            if resolved.iter().any(|(_, r)| r.value == *m) {
+                continue;
+            }
+            match resolve_member(conn, tenant, m).await? {
+                Some(found) => resolved.push(found),
+                None => {
+                    out.push(Some(Err(StoreError::InvalidMember(format!(
+                        "member '{m}' does not exist"
+                    )))));
+                    continue 'items;
+                }
+            }
+        }
+        let ix = Indexed::of(kind, &doc);
+        let text = serde_json::to_string(&doc)
+            .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
+        rows.push((
+            out.len(),
+            Row {
+                id: uuid::Uuid::new_v4().to_string(),
+                ix,
+                text,
+                doc,
+                members: resolved,
+            },
+        ));
+        out.push(None);
+    }
+    let mut inserted = std::collections::HashMap::new();
+    if !rows.is_empty() {
+        let col = |f: &dyn Fn(&Row) -> Option<String>| -> Vec<Option<String>> {
+            rows.iter().map(|(_, r)| f(r)).collect()
+        };
+        let ids = col(&|r| Some(r.id.clone()));
+        let external = col(&|r| r.ix.external_id.clone());
+        let names = col(&|r| r.ix.name_lc());
+        let displays_lc = col(&|r| r.ix.display_lc.clone());
+        let displays = col(&|r| r.ix.name.clone());
+        let docs = col(&|r| Some(r.text.clone()));
+        let actives: Vec<Option<i16>> = rows.iter().map(|(_, r)| active(r.ix.active)).collect();
+        let returned = sqlx::query(
+            "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc,              display, active, created, last_modified, doc)              SELECT $1, $2, u.id, 1, u.external_id, u.name_lc, u.display_lc, u.display,                     u.active, $3, $3, u.doc              FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[],                          $9::int2[], $10::text[])                   WITH ORDINALITY AS u(id, external_id, name_lc, display_lc, display, active,                                        doc, ord)              ORDER BY u.ord              ON CONFLICT DO NOTHING RETURNING id, pk",
+        )
+        .bind(tenant.0)
+        .bind(kind)
+        .bind(now)
+        .bind(ids)
+        .bind(external)
+        .bind(names)
+        .bind(displays_lc)
+        .bind(displays)
+        .bind(actives)
+        .bind(docs)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &returned {
+            inserted.insert(r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?);
+        }
+        let (mut email_pks, mut email_values) = (Vec::new(), Vec::new());
+        let (mut group_pks, mut member_pks) = (Vec::new(), Vec::new());
+        for (_, r) in &rows {
+            if let Some(pk) = inserted.get(&r.id) {
+                for e in &r.ix.emails {
+                    email_pks.push(*pk);
+                    email_values.push(e.as_str());
+                }
+                for (m, _) in &r.members {
+                    group_pks.push(*pk);
+                    member_pks.push(*m);
+                }
+            }
+        }
+        if !email_pks.is_empty() {
+            sqlx::query(
+                "INSERT INTO emails (tenant, resource, value_lc)                  SELECT $1, e.pk, e.value FROM unnest($2::int8[], $3::text[]) AS e(pk, value)                  ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(email_pks)
+            .bind(email_values)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !group_pks.is_empty() {
+            sqlx::query(
+                "INSERT INTO members (tenant, group_pk, member_pk)                  SELECT $1, m.g, m.m FROM unnest($2::int8[], $3::int8[]) AS m(g, m)                  ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(group_pks)
+            .bind(member_pks)
+            .execute(&mut *conn)
+            .await
+            .map_err(member_error)?;
+        }
+    }
+    let at = from_ms(now)?;
+    for (i, r) in rows {
+        out[i] = Some(if inserted.contains_key(&r.id) {
+            effects.entries.push(Entry {
+                kind: kind.to_owned(),
+                id: r.id.clone(),
+                op: "create",
+                version: 1,
+            });
+            effects.count(kind, 1);
+            Ok(Stored {
+                members: (kind == "Group").then(|| r.members.into_iter().map(|(_, m)| m).collect()),
+                groups: (kind == "User").then(Vec::new),
+                kind: kind.to_owned(),
+                id: r.id,
+                version: 1,
+                created: at,
+                last_modified: at,
+                doc: r.doc,
+            })
+        } else {
+            Err(StoreError::Uniqueness(format!(
+                "{} '{}' is already taken",
+                crate::doc::unique_attr(kind),
+                r.ix.name.as_deref().unwrap_or_default()
+            )))
+        });
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 // --- listing ----------------------------------------------------------------------------------
 
 #[async_trait]
@@ -894,7 +1050,9 @@ impl Store for PostgresStore {
     }
 
     /// All items in one transaction and one commit, as on SQLite; items stay independent
-    /// because no item's failure aborts the transaction (see `insert_resource`).
+    /// because no item's failure aborts the transaction (see `insert_resource`). Without an
+    /// error budget the whole batch is a few statements (see `insert_batch`); with one, the
+    /// items go one by one, since none may be written after the budget runs out.
     async fn create_many(
         &self,
         tenant: TenantId,
@@ -905,6 +1063,17 @@ impl Store for PostgresStore {
         let kind = self.kinds.known_kind(kind)?;
         let mut effects = Effects::default();
         let mut tx = self.write().await?;
+        if max_errors.is_none() {
+            let now = self.now_ms();
+            let out = insert_batch(&mut tx, tenant, &kind, items, now, &mut effects).await?;
+            let any = !effects.entries.is_empty();
+            finish(&mut tx, tenant, effects, now).await?;
+            tx.commit().await?;
+            if any {
+                self.changed();
+            }
+            return Ok(out);
+        }
         let mut out = Vec::with_capacity(items.len());
         let mut errors = 0;
         for (doc, members) in items {
