@@ -63,6 +63,14 @@ pub(crate) trait Conn: Send {
     async fn fetch_by_pk(&mut self, pks: &[i64]) -> Result<Vec<(i64, Stored)>>;
     /// Members of a group / groups of a user, as `load` asks and the kind has them.
     async fn load_extras(&mut self, pk: i64, stored: &mut Stored, load: Load) -> Result<()>;
+    /// [`Conn::load_extras`] for every row of a page. A backend where a statement is a network
+    /// round trip answers the whole page in one or two statements.
+    async fn load_page_extras(&mut self, rows: &mut [(i64, Stored)], load: Load) -> Result<()> {
+        for (pk, stored) in rows.iter_mut() {
+            self.load_extras(*pk, stored, load).await?;
+        }
+        Ok(())
+    }
 }
 
 // --- listing: order, positions, cursors -------------------------------------------------------
@@ -327,13 +335,13 @@ type Window = (u64, Vec<(i64, Stored)>, Option<String>);
 async fn page<C: Conn + ?Sized>(
     conn: &mut C,
     total: u64,
-    rows: Vec<(i64, Stored)>,
+    mut rows: Vec<(i64, Stored)>,
     next_cursor: Option<String>,
     load: Load,
 ) -> Result<Page> {
+    conn.load_page_extras(&mut rows, load).await?;
     let mut resources = Vec::with_capacity(rows.len());
-    for (pk, mut stored) in rows {
-        conn.load_extras(pk, &mut stored, load).await?;
+    for (_, mut stored) in rows {
         if !load.members {
             stored.members = None;
         }

@@ -27,6 +27,7 @@
 //!   a per-statement timeout are [`PostgresOptions`]. The change listener holds one more
 //!   connection of its own.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -872,6 +873,75 @@ impl Conn for PgConnection {
 
     async fn load_extras(&mut self, pk: i64, stored: &mut Stored, load: Load) -> Result<()> {
         load_extras(self, pk, stored, load).await
+    }
+
+    /// One statement for the members of the page's groups and one for the groups of its users,
+    /// instead of one per row.
+    async fn load_page_extras(&mut self, rows: &mut [(i64, Stored)], load: Load) -> Result<()> {
+        let want = |kind: &str, s: &Stored| match kind {
+            "Group" => load.members && s.kind == "Group" && s.members.is_none(),
+            _ => load.groups && s.kind == "User" && s.groups.is_none(),
+        };
+        let groups: Vec<i64> = rows
+            .iter()
+            .filter(|(_, s)| want("Group", s))
+            .map(|(pk, _)| *pk)
+            .collect();
+        let users: Vec<i64> = rows
+            .iter()
+            .filter(|(_, s)| want("User", s))
+            .map(|(pk, _)| *pk)
+            .collect();
+        let mut members: HashMap<i64, Vec<Member>> = HashMap::new();
+        if !groups.is_empty() {
+            let found = sqlx::query(
+                "SELECT m.group_pk, r.id, r.kind, r.display FROM members m \
+                 JOIN resources r ON r.pk = m.member_pk \
+                 WHERE m.group_pk = ANY($1) ORDER BY m.group_pk, m.member_pk",
+            )
+            .bind(&groups)
+            .fetch_all(&mut *self)
+            .await?;
+            for r in &found {
+                members.entry(r.try_get(0)?).or_default().push(Member {
+                    value: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    display: r.try_get(3)?,
+                });
+            }
+        }
+        let mut of_user: HashMap<i64, Vec<GroupRef>> = HashMap::new();
+        if !users.is_empty() {
+            let found = sqlx::query(
+                "WITH RECURSIVE up(member, pk, direct) AS ( \
+                     SELECT member_pk, group_pk, TRUE FROM members WHERE member_pk = ANY($1) \
+                     UNION \
+                     SELECT up.member, m.group_pk, FALSE FROM members m \
+                     JOIN up ON m.member_pk = up.pk \
+                 ) \
+                 SELECT up.member, r.id, r.display, bool_or(up.direct) \
+                 FROM up JOIN resources r ON r.pk = up.pk \
+                 GROUP BY up.member, r.pk ORDER BY up.member, r.pk",
+            )
+            .bind(&users)
+            .fetch_all(&mut *self)
+            .await?;
+            for r in &found {
+                of_user.entry(r.try_get(0)?).or_default().push(GroupRef {
+                    value: r.try_get(1)?,
+                    display: r.try_get(2)?,
+                    direct: r.try_get(3)?,
+                });
+            }
+        }
+        for (pk, stored) in rows.iter_mut() {
+            if want("Group", stored) {
+                stored.members = Some(members.remove(pk).unwrap_or_default());
+            } else if want("User", stored) {
+                stored.groups = Some(of_user.remove(pk).unwrap_or_default());
+            }
+        }
+        Ok(())
     }
 }
 
