@@ -523,28 +523,40 @@ async fn create_many_keeps_items_independent() {
 
 #[tokio::test]
 async fn writes_wake_change_feed_subscribers() {
+    use std::time::Duration;
+    // PostgreSQL wakes subscribers through LISTEN/NOTIFY, which arrives shortly after the
+    // commit: wait for wake-ups instead of expecting them synchronously, and let late ones
+    // settle before checking that a no-op write wakes nobody.
+    async fn woken(rx: &mut tokio::sync::watch::Receiver<u64>) {
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("a write wakes subscribers")
+            .unwrap();
+    }
+    async fn settle(rx: &mut tokio::sync::watch::Receiver<u64>) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rx.mark_unchanged();
+    }
     for b in backends().await {
         let s = &*b.store;
         let t = tenant(s, "acme").await;
         let mut rx = s.subscribe_changes();
         rx.mark_unchanged();
         let u = s.create(t, "User", user("a"), vec![]).await.unwrap();
-        assert!(rx.has_changed().unwrap());
-        rx.mark_unchanged();
+        woken(&mut rx).await;
+        settle(&mut rx).await;
         // A write that changes nothing wakes nobody.
         edit(s, t, "User", &u.id, |_| {}).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!rx.has_changed().unwrap());
         edit(s, t, "User", &u.id, |d| d["title"] = json!("x"))
             .await
             .unwrap();
-        assert!(rx.has_changed().unwrap());
-        rx.mark_unchanged();
+        woken(&mut rx).await;
+        settle(&mut rx).await;
         s.delete(t, "User", &u.id, Precondition::None)
             .await
             .unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
+        woken(&mut rx).await;
     }
 }
