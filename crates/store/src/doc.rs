@@ -168,18 +168,23 @@ pub(crate) fn unique_attr(kind: &str) -> &'static str {
     }
 }
 
-/// Maps a unique-index violation on the name to the SCIM uniqueness error. SQLite names the
-/// columns in its message, PostgreSQL names the index.
+/// The SCIM uniqueness error for a name the unique index refused.
+pub(crate) fn taken(kind: &str, ix: &Indexed) -> StoreError {
+    StoreError::Uniqueness(format!(
+        "{} '{}' is already taken",
+        unique_attr(kind),
+        ix.name.as_deref().unwrap_or_default()
+    ))
+}
+
+/// Maps PostgreSQL's unique-index violation on the name (it names the index) to the SCIM
+/// uniqueness error.
 pub(crate) fn write_error(e: sqlx::Error, kind: &str, ix: &Indexed) -> StoreError {
     if let Some(db) = e.as_database_error()
         && db.is_unique_violation()
-        && (db.message().contains("name_lc") || db.constraint() == Some("resources_by_name"))
+        && db.constraint() == Some("resources_by_name")
     {
-        return StoreError::Uniqueness(format!(
-            "{} '{}' is already taken",
-            unique_attr(kind),
-            ix.name.as_deref().unwrap_or_default()
-        ));
+        return taken(kind, ix);
     }
     e.into()
 }

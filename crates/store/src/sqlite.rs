@@ -1,9 +1,17 @@
 //! The SQLite backend: the embedded default.
 //!
-//! One writer connection serialises every write (`BEGIN IMMEDIATE`, so a write transaction takes
-//! the database lock up front and a concurrent writer in another process, such as
-//! `scimsync token create`, waits on `busy_timeout` instead of failing half-way); a pool of
-//! read-only connections serves reads concurrently, which WAL allows without blocking the writer.
+//! SQLite is a library, not a server: a statement on a cached prepared statement costs a few
+//! microseconds. So the backend calls it directly on the calling task's thread (rusqlite), with
+//! no worker thread and no channel per connection: a hand-off between threads costs more than
+//! the statements of a GET (measured with sqlx's thread-per-connection driver: half of the
+//! server's CPU went to waking threads). Every call is bounded by an index lookup except a list
+//! that SQL cannot narrow; those run on tokio's blocking pool instead (see [`SqliteStore::list`]).
+//!
+//! One writer connection behind a mutex serialises every write (`BEGIN IMMEDIATE`, so a write
+//! transaction takes the database lock up front and a concurrent writer in another process, such
+//! as `scimsync token create`, waits on `busy_timeout` instead of failing half-way); read-only
+//! connections, taken from a small pool, serve reads concurrently, which WAL allows without
+//! blocking the writer.
 //!
 //! Durability: WAL with `synchronous=NORMAL` by default. A commit returns once its frames are
 //! written to the WAL file with `write(2)`, i.e. handed to the kernel; a killed process (SIGKILL,
@@ -22,21 +30,20 @@
 //! membership table, and bumping every member of a group (transitively) on each membership
 //! change would make one membership change cost the group's size.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection, Row};
 use time::OffsetDateTime;
 
-use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, write_error};
+use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, taken};
 use crate::list::{Conn, Key, Listing};
 use crate::plan::{Bind, Dialect};
 use crate::{
@@ -47,14 +54,23 @@ use crate::{
 pub use crate::Clock;
 pub use crate::list::MAX_IN_MEMORY_SORT;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The schema, one script per version; a database records the last one applied in
+/// `PRAGMA user_version`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_directory.sql"))];
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements kept per connection: every statement of the hot paths stays prepared.
+const STATEMENT_CACHE: usize = 128;
 
 /// Tuning of the SQLite backend.
 #[derive(Clone)]
 pub struct SqliteOptions {
     /// `synchronous=FULL`: survive power loss too, at one fsync per write (see the module docs).
     pub synchronous_full: bool,
-    /// Read-only connections in the reader pool.
+    /// Idle read-only connections kept open. Reads never wait for a connection: one is opened
+    /// when none is idle, and kept if fewer than this many are.
     pub readers: u32,
     pub clock: Clock,
 }
@@ -63,7 +79,7 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             synchronous_full: false,
-            readers: 4,
+            readers: 8,
             clock: Arc::new(OffsetDateTime::now_utc),
         }
     }
@@ -80,8 +96,15 @@ impl fmt::Debug for SqliteOptions {
 
 /// The directory stored in one SQLite file.
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    synchronous_full: bool,
+    writer: Mutex<Connection>,
+    idle_readers: Mutex<Vec<Connection>>,
+    max_idle_readers: usize,
     kinds: Kinds,
     clock: Clock,
     /// Bumped after each commit that appended to the change feed.
@@ -90,8 +113,85 @@ pub struct SqliteStore {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Bind::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Bind::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+/// Opens one connection with the settings every connection shares. A file name, not a URL: a
+/// path with `?` or `#` in it is still just a path.
+fn connect(path: &Path, read_only: bool, synchronous_full: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; PRAGMA temp_store = MEMORY; \
+         PRAGMA cache_size = -16384;",
+        if synchronous_full { "FULL" } else { "NORMAL" }
+    ))?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date in one transaction, refusing a database a newer build wrote.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        // Databases written before the backend moved to rusqlite recorded their migrations in
+        // sqlx's table; its version numbers are the script numbers.
+        let sqlx_table: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if sqlx_table {
+            version = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+                [],
+                |r| r.get(0),
+            )?;
+        }
+    }
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if version > latest {
+        return Err(StoreError::Migration(format!(
+            "the database has schema version {version}, which this build does not know (it \
+             knows up to {latest}): it was written by a newer scimsync; run that version or newer"
+        )));
+    }
+    for (v, script) in MIGRATIONS {
+        if *v > version {
+            tx.execute_batch(script).map_err(|e| {
+                StoreError::Migration(format!("migrating the database to version {v} failed: {e}"))
+            })?;
+        }
+    }
+    tx.pragma_update(None, "user_version", latest)?;
+    tx.commit()?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -106,59 +206,111 @@ impl SqliteStore {
         registry: Arc<scim::Registry>,
         options: SqliteOptions,
     ) -> Result<SqliteStore> {
-        // A file name, not a URL: a path with `?` or `#` in it is still just a path.
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .synchronous(if options.synchronous_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16384")
-            .disable_statement_logging();
-        // The connections live as long as the store: a read-only connection cannot recreate the
-        // WAL's shared-memory file if every connection had closed and removed it.
-        // No liveness test on acquire: a connection to a local file does not go stale, and the
-        // test is a round trip to the connection's worker thread on every request (measured:
-        // the largest single cost of a GET by id after the query itself).
-        let writer = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal),
-            )
-            .await?;
-        MIGRATOR.run(&writer).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Migration(format!(
-                "the database has schema migration {v}, which this build does not know: it was \
-                 written by a newer scimsync; run that version or newer"
-            )),
-            e => StoreError::Migration(format!("migrating the database failed: {e}")),
-        })?;
-        let readers = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(options.readers.max(1))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(base.read_only(true))
-            .await?;
+        let path = PathBuf::from(path);
+        let mut writer = connect(&path, false, options.synchronous_full)?;
+        // WAL is a property of the file: set once, kept by every later connection. The writer
+        // lives as long as the store, so the WAL's shared-memory file does too, which read-only
+        // connections cannot create themselves.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!(
+                "{} cannot use write-ahead logging (journal mode stayed {mode})",
+                path.display()
+            )));
+        }
+        migrate(&mut writer)?;
+        let first_reader = connect(&path, true, options.synchronous_full)?;
         Ok(SqliteStore {
-            writer,
-            readers,
-            kinds: Kinds(registry),
-            clock: options.clock,
-            feed: tokio::sync::watch::Sender::new(0),
+            inner: Arc::new(Inner {
+                synchronous_full: options.synchronous_full,
+                writer: Mutex::new(writer),
+                idle_readers: Mutex::new(vec![first_reader]),
+                max_idle_readers: options.readers.max(1) as usize,
+                kinds: Kinds(registry),
+                clock: options.clock,
+                feed: tokio::sync::watch::Sender::new(0),
+                path,
+            }),
         })
+    }
+}
+
+/// A read-only connection, back to the idle list when dropped.
+struct Reader {
+    inner: Arc<Inner>,
+    conn: Option<Connection>,
+}
+
+impl Deref for Reader {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
+    }
+}
+
+impl DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("a reader holds its connection until dropped")
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        // A connection left inside a read transaction (a list that failed half-way) would pin
+        // an old snapshot; it is closed instead of reused.
+        if !conn.is_autocommit() {
+            return;
+        }
+        let mut idle = lock(&self.inner.idle_readers);
+        if idle.len() < self.inner.max_idle_readers {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A mutex whose holder panicked still guards a usable value: every user of these checks the
+/// connection's state (an open transaction is rolled back) before using it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    fn reader(self: &Arc<Self>) -> Result<Reader> {
+        let idle = lock(&self.idle_readers).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => connect(&self.path, true, self.synchronous_full)?,
+        };
+        Ok(Reader {
+            inner: Arc::clone(self),
+            conn: Some(conn),
+        })
+    }
+
+    /// Runs `f` in one write transaction on the writer connection: committed when `f` returns
+    /// `Ok`, rolled back otherwise.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.writer);
+        if !conn.is_autocommit() {
+            // Left open by a panic inside an earlier write: nothing of it was acknowledged.
+            conn.execute_batch("ROLLBACK")?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = f(&conn).and_then(|v| {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        });
+        if out.is_err() && !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        out
     }
 
     fn changed(&self) {
@@ -169,62 +321,59 @@ impl SqliteStore {
         let ns = (self.clock)().unix_timestamp_nanos();
         i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX)
     }
-
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
 }
 
 // --- rows -----------------------------------------------------------------------------------
 
-fn read_row(row: &SqliteRow) -> Result<RowData> {
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowData> {
     Ok(RowData {
-        pk: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        id: row.try_get(2)?,
-        version: row.try_get(3)?,
-        created: row.try_get(4)?,
-        last_modified: row.try_get(5)?,
-        doc: row.try_get(6)?,
+        pk: row.get(0)?,
+        kind: row.get(1)?,
+        id: row.get(2)?,
+        version: row.get(3)?,
+        created: row.get(4)?,
+        last_modified: row.get(5)?,
+        doc: row.get(6)?,
     })
+}
+
+/// The uniqueness error when `e` is the name index refusing a duplicate; `e` otherwise.
+fn write_error(e: rusqlite::Error, kind: &str, ix: &Indexed) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, Some(message)) = &e
+        && code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        && message.contains("name_lc")
+    {
+        return taken(kind, ix);
+    }
+    e.into()
 }
 
 // --- shared queries -------------------------------------------------------------------------
 
-async fn fetch_row(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    kind: &str,
-    id: &str,
-) -> Result<Option<RowData>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLS} FROM resources r WHERE r.tenant = ? AND r.kind = ? AND r.id = ?"
-    ))
-    .bind(tenant.0)
-    .bind(kind)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(read_row).transpose()
+static FETCH_ROW: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLS} FROM resources r WHERE r.tenant = ? AND r.kind = ? AND r.id = ?")
+});
+
+fn fetch_row(conn: &Connection, tenant: TenantId, kind: &str, id: &str) -> Result<Option<RowData>> {
+    Ok(conn
+        .prepare_cached(&FETCH_ROW)?
+        .query_row(params![tenant.0, kind, id], read_row)
+        .optional()?)
 }
 
-async fn load_members(conn: &mut SqliteConnection, group: i64) -> Result<Vec<Member>> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.kind, r.display FROM members m JOIN resources r ON r.pk = m.member_pk \
-         WHERE m.group_pk = ? ORDER BY m.member_pk",
-    )
-    .bind(group)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                value: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                display: r.try_get(2)?,
-            })
+const MEMBERS_OF: &str = "SELECT r.id, r.kind, r.display FROM members m \
+     JOIN resources r ON r.pk = m.member_pk WHERE m.group_pk = ? ORDER BY m.member_pk";
+
+fn load_members(conn: &Connection, group: i64) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare_cached(MEMBERS_OF)?;
+    let rows = stmt.query_map([group], |r| {
+        Ok(Member {
+            value: r.get(0)?,
+            kind: r.get(1)?,
+            display: r.get(2)?,
         })
-        .collect()
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Direct groups of a resource, and the groups those are in, transitively. `UNION` (not
@@ -241,44 +390,38 @@ const GROUPS_OF: &str = "WITH RECURSIVE up(pk, direct) AS ( \
      SELECT r.id, r.display, MAX(up.direct) FROM up CROSS JOIN resources r ON r.pk = up.pk \
      GROUP BY r.pk ORDER BY r.pk";
 
-async fn load_groups(conn: &mut SqliteConnection, member: i64) -> Result<Vec<GroupRef>> {
-    let rows = sqlx::query(GROUPS_OF)
-        .bind(member)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(GroupRef {
-                value: r.try_get(0)?,
-                display: r.try_get(1)?,
-                direct: r.try_get::<i64, _>(2)? != 0,
-            })
+fn load_groups(conn: &Connection, member: i64) -> Result<Vec<GroupRef>> {
+    let mut stmt = conn.prepare_cached(GROUPS_OF)?;
+    let rows = stmt.query_map([member], |r| {
+        Ok(GroupRef {
+            value: r.get(0)?,
+            display: r.get(1)?,
+            direct: r.get::<_, i64>(2)? != 0,
         })
-        .collect()
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// A user and its groups in one statement: `GET /Users/{id}` returns `groups` by default, and
-/// this keeps it at one round trip to the database. The groups come back as a JSON array of
-/// `[pk, id, display, direct]`.
-async fn fetch_user_with_groups(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    id: &str,
-) -> Result<Option<(i64, Stored)>> {
-    let row = sqlx::query(&user_with_groups_sql())
-        .bind(tenant.0)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    user_with_groups(&row, id)
-}
+/// The groups of every user in a page, in one statement: the page's keys go in as a JSON array.
+/// `CROSS JOIN` pins the join order as in [`GROUPS_OF`].
+const GROUPS_OF_MANY: &str = "WITH RECURSIVE up(member, pk, direct) AS ( \
+         SELECT m.member_pk, m.group_pk, 1 FROM json_each(?) j \
+         CROSS JOIN members m ON m.member_pk = j.value \
+         UNION \
+         SELECT up.member, m.group_pk, 0 FROM up CROSS JOIN members m ON m.member_pk = up.pk \
+     ) \
+     SELECT up.member, r.id, r.display, MAX(up.direct) FROM up \
+     CROSS JOIN resources r ON r.pk = up.pk GROUP BY up.member, r.pk ORDER BY up.member, r.pk";
 
-/// The statement of [`fetch_user_with_groups`]; `CROSS JOIN` pins the join order as in
-/// [`GROUPS_OF`].
-fn user_with_groups_sql() -> String {
+/// The members of every group in a page, in one statement.
+const MEMBERS_OF_MANY: &str = "SELECT m.group_pk, r.id, r.kind, r.display FROM json_each(?) j \
+     CROSS JOIN members m ON m.group_pk = j.value CROSS JOIN resources r ON r.pk = m.member_pk \
+     ORDER BY m.group_pk, m.member_pk";
+
+/// A user and its groups in one statement: `GET /Users/{id}` returns `groups` by default. The
+/// groups come back as a JSON array of `[pk, id, display, direct]`; `CROSS JOIN` pins the join
+/// order as in [`GROUPS_OF`].
+static USER_WITH_GROUPS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {COLS}, ( \
              WITH RECURSIVE up(pk, direct) AS ( \
@@ -291,14 +434,26 @@ fn user_with_groups_sql() -> String {
              CROSS JOIN resources g ON g.pk = x.pk \
          ) FROM resources r WHERE r.tenant = ? AND r.kind = 'User' AND r.id = ?"
     )
-}
+});
 
-fn user_with_groups(row: &SqliteRow, id: &str) -> Result<Option<(i64, Stored)>> {
-    let groups: String = row.try_get(7)?;
+fn fetch_user_with_groups(
+    conn: &Connection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<(i64, Stored)>> {
+    let row = conn
+        .prepare_cached(&USER_WITH_GROUPS)?
+        .query_row(params![tenant.0, id], |r| {
+            Ok((read_row(r)?, r.get::<_, String>(7)?))
+        })
+        .optional()?;
+    let Some((row, groups)) = row else {
+        return Ok(None);
+    };
     let mut groups: Vec<(i64, String, Option<String>, i64)> = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Database(format!("groups of {id} did not decode: {e}")))?;
     groups.sort_by_key(|g| g.0);
-    let (pk, mut stored) = read_row(row)?.into_stored()?;
+    let (pk, mut stored) = row.into_stored()?;
     stored.groups = Some(
         groups
             .into_iter()
@@ -312,58 +467,46 @@ fn user_with_groups(row: &SqliteRow, id: &str) -> Result<Option<(i64, Stored)>> 
     Ok(Some((pk, stored)))
 }
 
-async fn load_extras(
-    conn: &mut SqliteConnection,
-    pk: i64,
-    stored: &mut Stored,
-    load: Load,
-) -> Result<()> {
+fn load_extras(conn: &Connection, pk: i64, stored: &mut Stored, load: Load) -> Result<()> {
     if load.members && stored.kind == "Group" && stored.members.is_none() {
-        stored.members = Some(load_members(conn, pk).await?);
+        stored.members = Some(load_members(conn, pk)?);
     }
     if load.groups && stored.kind == "User" && stored.groups.is_none() {
-        stored.groups = Some(load_groups(conn, pk).await?);
+        stored.groups = Some(load_groups(conn, pk)?);
     }
     Ok(())
 }
 
 /// A member id resolved in the tenant: its row key, type and display name.
-async fn resolve_member(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    id: &str,
-) -> Result<Option<(i64, Member)>> {
-    let row = sqlx::query(
-        "SELECT pk, kind, display FROM resources \
-         WHERE tenant = ? AND kind IN ('User', 'Group') AND id = ?",
-    )
-    .bind(tenant.0)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.map(|r| {
-        Ok((
-            r.try_get(0)?,
-            Member {
-                value: id.to_owned(),
-                kind: r.try_get(1)?,
-                display: r.try_get(2)?,
-            },
-        ))
-    })
-    .transpose()
+fn resolve_member(conn: &Connection, tenant: TenantId, id: &str) -> Result<Option<(i64, Member)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT pk, kind, display FROM resources \
+             WHERE tenant = ? AND kind IN ('User', 'Group') AND id = ?",
+        )?
+        .query_row(params![tenant.0, id], |r| {
+            Ok((
+                r.get(0)?,
+                Member {
+                    value: id.to_owned(),
+                    kind: r.get(1)?,
+                    display: r.get(2)?,
+                },
+            ))
+        })
+        .optional()?)
 }
 
 /// Adds one member; false when it already was one. Refuses a group inside itself, directly or
 /// through nesting: `User.groups` and sync engines expand memberships transitively, and a cycle
 /// would make every group in it a member of itself.
-async fn add_member(
-    conn: &mut SqliteConnection,
+fn add_member(
+    conn: &Connection,
     tenant: TenantId,
     group: (i64, &str),
     id: &str,
 ) -> Result<(bool, Member)> {
-    let Some((pk, member)) = resolve_member(conn, tenant, id).await? else {
+    let Some((pk, member)) = resolve_member(conn, tenant, id)? else {
         return Err(StoreError::InvalidMember(format!(
             "member '{id}' does not exist"
         )));
@@ -375,15 +518,14 @@ async fn add_member(
         )));
     }
     if member.kind == "Group" {
-        let cycle = sqlx::query(
-            "WITH RECURSIVE up(pk) AS ( \
+        let cycle = conn
+            .prepare_cached(
+                "WITH RECURSIVE up(pk) AS ( \
                  SELECT ? UNION SELECT m.group_pk FROM members m JOIN up ON m.member_pk = up.pk \
              ) SELECT 1 FROM up WHERE pk = ? LIMIT 1",
-        )
-        .bind(group.0)
-        .bind(pk)
-        .fetch_optional(&mut *conn)
-        .await?;
+            )?
+            .query_row(params![group.0, pk], |_| Ok(()))
+            .optional()?;
         if cycle.is_some() {
             return Err(StoreError::InvalidMember(format!(
                 "group '{id}' already contains group '{}': adding it would make a cycle",
@@ -391,19 +533,16 @@ async fn add_member(
             )));
         }
     }
-    let done =
-        sqlx::query("INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)")
-            .bind(tenant.0)
-            .bind(group.0)
-            .bind(pk)
-            .execute(&mut *conn)
-            .await?;
-    Ok((done.rows_affected() > 0, member))
+    let added = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)",
+        )?
+        .execute(params![tenant.0, group.0, pk])?;
+    Ok((added > 0, member))
 }
 
-/// One statement whatever the number of addresses: the folded values go in as a JSON array.
-async fn insert_emails(
-    conn: &mut SqliteConnection,
+fn insert_emails(
+    conn: &Connection,
     tenant: TenantId,
     pk: i64,
     emails: &BTreeSet<String>,
@@ -411,23 +550,19 @@ async fn insert_emails(
     if emails.is_empty() {
         return Ok(());
     }
-    let list = serde_json::to_string(emails).unwrap_or_else(|_| "[]".into());
-    sqlx::query(
-        "INSERT INTO emails (tenant, resource, value_lc) SELECT ?, ?, value FROM json_each(?)",
-    )
-    .bind(tenant.0)
-    .bind(pk)
-    .bind(list)
-    .execute(&mut *conn)
-    .await?;
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO emails (tenant, resource, value_lc) VALUES (?, ?, ?)")?;
+    for email in emails {
+        stmt.execute(params![tenant.0, pk, email])?;
+    }
     Ok(())
 }
 
 /// Inserts one new resource inside the caller's write transaction. Members are resolved before
 /// anything is written, and the resource row is one statement, so a failed item leaves no trace
 /// even without a savepoint. A new group has no parents, so its members cannot close a cycle.
-async fn insert_resource(
-    conn: &mut SqliteConnection,
+fn insert_resource(
+    conn: &Connection,
     tenant: TenantId,
     kind: &str,
     doc: Value,
@@ -444,7 +579,7 @@ async fn insert_resource(
         if resolved.iter().any(|(_, r)| r.value == *m) {
             continue;
         }
-        match resolve_member(conn, tenant, m).await? {
+        match resolve_member(conn, tenant, m)? {
             Some(found) => resolved.push(found),
             None => {
                 return Err(StoreError::InvalidMember(format!(
@@ -458,33 +593,35 @@ async fn insert_resource(
         .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
     let id = uuid::Uuid::new_v4().to_string();
     // The change-feed entry and the count come from the insert trigger.
-    let pk: i64 = sqlx::query_scalar(
+    conn.prepare_cached(
         "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
          display, active, created, last_modified, doc) \
-         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
-    )
-    .bind(tenant.0)
-    .bind(kind)
-    .bind(&id)
-    .bind(&ix.external_id)
-    .bind(ix.name_lc())
-    .bind(&ix.display_lc)
-    .bind(&ix.name)
-    .bind(ix.active)
-    .bind(now)
-    .bind(now)
-    .bind(&text)
-    .fetch_one(&mut *conn)
-    .await
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        tenant.0,
+        kind,
+        id,
+        ix.external_id,
+        ix.name_lc(),
+        ix.display_lc,
+        ix.name,
+        ix.active,
+        now,
+        now,
+        text
+    ])
     .map_err(|e| write_error(e, kind, &ix))?;
-    insert_emails(conn, tenant, pk, &ix.emails).await?;
-    for (member, _) in &resolved {
-        sqlx::query("INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)")
-            .bind(tenant.0)
-            .bind(pk)
-            .bind(member)
-            .execute(&mut *conn)
-            .await?;
+    // The row's key; a trigger's inserts do not change it once the trigger has finished.
+    let pk = conn.last_insert_rowid();
+    insert_emails(conn, tenant, pk, &ix.emails)?;
+    if !resolved.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO members (tenant, group_pk, member_pk) VALUES (?, ?, ?)",
+        )?;
+        for (member, _) in &resolved {
+            stmt.execute(params![tenant.0, pk, member])?;
+        }
     }
     let at = from_ms(now)?;
     Ok(Stored {
@@ -499,91 +636,181 @@ async fn insert_resource(
     })
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    for b in binds {
-        q = match b {
-            Bind::Int(i) => q.bind(*i),
-            Bind::Text(s) => q.bind(s.as_str()),
-        };
-    }
-    q
+/// Keys as a JSON array, the one parameter of the `json_each` page statements.
+fn json_keys(pks: &[i64]) -> String {
+    serde_json::to_string(pks).unwrap_or_else(|_| "[]".into())
 }
 
 // --- listing ----------------------------------------------------------------------------------
 
+/// The list statements are synchronous calls: the futures [`crate::list`] builds on them finish
+/// in one poll.
 #[async_trait]
-impl Conn for SqliteConnection {
+impl Conn for Connection {
     async fn rows(
         &mut self,
         text: &str,
         binds: &[Bind],
         text_key: bool,
     ) -> Result<Vec<(RowData, Key)>> {
-        let rows = bind_all(sqlx::query(text), binds)
-            .fetch_all(&mut *self)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let k = if text_key {
-                    row.try_get::<Option<String>, _>(7)?
-                        .map_or(Key::Null, Key::Text)
-                } else {
-                    row.try_get::<Option<i64>, _>(7)?
-                        .map_or(Key::Null, Key::Int)
-                };
-                Ok((read_row(row)?, k))
-            })
-            .collect()
+        let mut stmt = self.prepare_cached(text)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(binds), |row| {
+            let k = if text_key {
+                row.get::<_, Option<String>>(7)?
+                    .map_or(Key::Null, Key::Text)
+            } else {
+                row.get::<_, Option<i64>>(7)?.map_or(Key::Null, Key::Int)
+            };
+            Ok((read_row(row)?, k))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn count(&mut self, text: &str, binds: &[Bind]) -> Result<i64> {
-        let row = bind_all(sqlx::query(text), binds)
-            .fetch_one(&mut *self)
-            .await?;
-        Ok(row.try_get(0)?)
+        Ok(self
+            .prepare_cached(text)?
+            .query_row(rusqlite::params_from_iter(binds), |r| r.get(0))?)
     }
 
     async fn type_count(&mut self, tenant: TenantId, kind: &str) -> Result<i64> {
-        let n: Option<i64> =
-            sqlx::query_scalar("SELECT n FROM resource_counts WHERE tenant = ? AND kind = ?")
-                .bind(tenant.0)
-                .bind(kind)
-                .fetch_optional(&mut *self)
-                .await?;
+        let n: Option<i64> = self
+            .prepare_cached("SELECT n FROM resource_counts WHERE tenant = ? AND kind = ?")?
+            .query_row(params![tenant.0, kind], |r| r.get(0))
+            .optional()?;
         Ok(n.unwrap_or(0))
     }
 
     async fn fetch_by_pk(&mut self, pks: &[i64]) -> Result<Vec<(i64, Stored)>> {
-        let mut out = Vec::with_capacity(pks.len());
-        for batch in pks.chunks(500) {
-            let text = format!(
-                "SELECT {COLS} FROM resources r WHERE r.pk IN ({})",
-                vec!["?"; batch.len()].join(", ")
-            );
-            let mut q = sqlx::query(&text);
-            for pk in batch {
-                q = q.bind(pk);
-            }
-            let mut found = std::collections::HashMap::with_capacity(batch.len());
-            for row in q.fetch_all(&mut *self).await? {
-                let data = read_row(&row)?;
-                found.insert(data.pk, data);
-            }
-            for pk in batch {
-                if let Some(data) = found.remove(pk) {
-                    out.push(data.into_stored()?);
-                }
-            }
+        static BY_PK: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {COLS} FROM json_each(?) j CROSS JOIN resources r ON r.pk = j.value")
+        });
+        let mut stmt = self.prepare_cached(&BY_PK)?;
+        let mut found = HashMap::with_capacity(pks.len());
+        for data in stmt.query_map([json_keys(pks)], read_row)? {
+            let data = data?;
+            found.insert(data.pk, data);
         }
-        Ok(out)
+        pks.iter()
+            .filter_map(|pk| found.remove(pk))
+            .map(RowData::into_stored)
+            .collect()
     }
 
     async fn load_extras(&mut self, pk: i64, stored: &mut Stored, load: Load) -> Result<()> {
-        load_extras(self, pk, stored, load).await
+        load_extras(self, pk, stored, load)
     }
+
+    async fn load_page_extras(&mut self, rows: &mut [(i64, Stored)], load: Load) -> Result<()> {
+        let want_members = |s: &Stored| load.members && s.kind == "Group" && s.members.is_none();
+        let want_groups = |s: &Stored| load.groups && s.kind == "User" && s.groups.is_none();
+        let groups: Vec<i64> = rows
+            .iter()
+            .filter(|(_, s)| want_members(s))
+            .map(|(pk, _)| *pk)
+            .collect();
+        let users: Vec<i64> = rows
+            .iter()
+            .filter(|(_, s)| want_groups(s))
+            .map(|(pk, _)| *pk)
+            .collect();
+        let mut members: HashMap<i64, Vec<Member>> = HashMap::new();
+        if !groups.is_empty() {
+            let mut stmt = self.prepare_cached(MEMBERS_OF_MANY)?;
+            let found = stmt.query_map([json_keys(&groups)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Member {
+                        value: r.get(1)?,
+                        kind: r.get(2)?,
+                        display: r.get(3)?,
+                    },
+                ))
+            })?;
+            for item in found {
+                let (group, member) = item?;
+                members.entry(group).or_default().push(member);
+            }
+        }
+        let mut of_user: HashMap<i64, Vec<GroupRef>> = HashMap::new();
+        if !users.is_empty() {
+            let mut stmt = self.prepare_cached(GROUPS_OF_MANY)?;
+            let found = stmt.query_map([json_keys(&users)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    GroupRef {
+                        value: r.get(1)?,
+                        display: r.get(2)?,
+                        direct: r.get::<_, i64>(3)? != 0,
+                    },
+                ))
+            })?;
+            for item in found {
+                let (user, group) = item?;
+                of_user.entry(user).or_default().push(group);
+            }
+        }
+        for (pk, stored) in rows.iter_mut() {
+            if want_members(stored) {
+                stored.members = Some(members.remove(pk).unwrap_or_default());
+            } else if want_groups(stored) {
+                stored.groups = Some(of_user.remove(pk).unwrap_or_default());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list on one reader connection: one statement alone when the query allows it, otherwise
+/// every statement inside one read transaction.
+async fn list_on(conn: &mut Connection, listing: &Listing<'_>) -> Result<Page> {
+    if let Some(page) = listing.alone(conn).await? {
+        return Ok(page);
+    }
+    conn.execute_batch("BEGIN")?;
+    let page = listing.run(conn).await;
+    // Reading only: ending the transaction cannot lose anything, whichever way the list went.
+    conn.execute_batch(if page.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    page
+}
+
+/// Whether an index bounds the list's work to a handful of rows whatever the tenant's size: the
+/// filter requires one attribute kept in an indexed column to equal a value (`userName eq`,
+/// `externalId eq`, `emails.value eq`, `id eq`, `displayName eq`), the lookups provisioning
+/// clients make before every write. Such a list runs on the caller's thread; any other may read
+/// the whole tenant and goes to the blocking pool.
+fn point_lookup(filter: &scim::Filter) -> bool {
+    use scim::filter::{CompValue, CompareOp};
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:";
+    let indexed = |path: &scim::AttrPath, within: Option<&str>| {
+        let core = path.urn.as_deref().is_none_or(|u| u.starts_with(CORE));
+        let name = path.name.to_ascii_lowercase();
+        let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+        core && matches!(
+            (within, name.as_str(), sub.as_deref()),
+            (None, "id" | "username" | "externalid" | "displayname", None)
+                | (None, "emails", Some("value"))
+                | (Some("emails"), "value", None)
+        )
+    };
+    fn walk(
+        f: &scim::Filter,
+        within: Option<&str>,
+        indexed: &dyn Fn(&scim::AttrPath, Option<&str>) -> bool,
+    ) -> bool {
+        match f {
+            scim::Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value,
+            } => !matches!(value, CompValue::Null) && indexed(path, within),
+            scim::Filter::And(a, b) => walk(a, within, indexed) || walk(b, within, indexed),
+            scim::Filter::ValuePath { attr, filter } if within.is_none() && attr.sub.is_none() => {
+                walk(filter, Some(&attr.name.to_ascii_lowercase()), indexed)
+            }
+            _ => false,
+        }
+    }
+    walk(filter, None, &indexed)
 }
 
 // --- the trait --------------------------------------------------------------------------------
@@ -591,26 +818,24 @@ impl Conn for SqliteConnection {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ensure_tenant(&self, name: &str) -> Result<(Tenant, bool)> {
-        let mut tx = self.write().await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO tenants (name, created) VALUES (?, ?) \
-             ON CONFLICT (name) DO NOTHING RETURNING id",
-        )
-        .bind(name)
-        .bind(self.now_ms())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (id, created) = match inserted {
-            Some(id) => (id, true),
-            None => (
-                sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
-                    .bind(name)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                false,
-            ),
-        };
-        tx.commit().await?;
+        let now = self.inner.now_ms();
+        let (id, created) = self.inner.write(|conn| {
+            let inserted: Option<i64> = conn
+                .prepare_cached(
+                    "INSERT INTO tenants (name, created) VALUES (?, ?) \
+                     ON CONFLICT (name) DO NOTHING RETURNING id",
+                )?
+                .query_row(params![name, now], |r| r.get(0))
+                .optional()?;
+            Ok(match inserted {
+                Some(id) => (id, true),
+                None => (
+                    conn.prepare_cached("SELECT id FROM tenants WHERE name = ?")?
+                        .query_row([name], |r| r.get(0))?,
+                    false,
+                ),
+            })
+        })?;
         Ok((
             Tenant {
                 id: TenantId(id),
@@ -621,10 +846,12 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.readers)
-            .await?;
+        let id: Option<i64> = self
+            .inner
+            .reader()?
+            .prepare_cached("SELECT id FROM tenants WHERE name = ?")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
         Ok(id.map(|id| Tenant {
             id: TenantId(id),
             name: name.to_owned(),
@@ -632,17 +859,15 @@ impl Store for SqliteStore {
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name")
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Tenant {
-                    id: TenantId(r.try_get(0)?),
-                    name: r.try_get(1)?,
-                })
+        let conn = self.inner.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT id, name FROM tenants ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Tenant {
+                id: TenantId(r.get(0)?),
+                name: r.get(1)?,
             })
-            .collect()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn create_token(
@@ -652,30 +877,25 @@ impl Store for SqliteStore {
         label: Option<&str>,
     ) -> Result<TokenInfo> {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let now = self.now_ms();
-        let mut tx = self.write().await?;
-        let tenant_name: Option<String> =
-            sqlx::query_scalar("SELECT name FROM tenants WHERE id = ?")
-                .bind(tenant.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(tenant_name) = tenant_name else {
-            return Err(StoreError::Database(format!(
-                "tenant {} does not exist",
-                tenant.0
-            )));
-        };
-        sqlx::query(
-            "INSERT INTO tokens (id, tenant, hash, label, created, revoked) VALUES (?, ?, ?, ?, ?, 0)",
-        )
-        .bind(&id)
-        .bind(tenant.0)
-        .bind(&hash[..])
-        .bind(label)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let now = self.inner.now_ms();
+        let tenant_name = self.inner.write(|conn| {
+            let tenant_name: Option<String> = conn
+                .prepare_cached("SELECT name FROM tenants WHERE id = ?")?
+                .query_row([tenant.0], |r| r.get(0))
+                .optional()?;
+            let Some(tenant_name) = tenant_name else {
+                return Err(StoreError::Database(format!(
+                    "tenant {} does not exist",
+                    tenant.0
+                )));
+            };
+            conn.prepare_cached(
+                "INSERT INTO tokens (id, tenant, hash, label, created, revoked) \
+                 VALUES (?, ?, ?, ?, ?, 0)",
+            )?
+            .execute(params![id, tenant.0, &hash[..], label, now])?;
+            Ok(tenant_name)
+        })?;
         Ok(TokenInfo {
             id,
             tenant: tenant_name,
@@ -686,50 +906,64 @@ impl Store for SqliteStore {
     }
 
     async fn tokens(&self, tenant: Option<TenantId>) -> Result<Vec<TokenInfo>> {
-        let rows = sqlx::query(
+        let conn = self.inner.reader()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT t.id, n.name, t.label, t.created, t.revoked FROM tokens t \
              JOIN tenants n ON n.id = t.tenant WHERE ?1 IS NULL OR t.tenant = ?1 \
              ORDER BY t.created, t.id",
-        )
-        .bind(tenant.map(|t| t.0))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TokenInfo {
-                    id: r.try_get(0)?,
-                    tenant: r.try_get(1)?,
-                    label: r.try_get(2)?,
-                    created: from_ms(r.try_get(3)?)?,
-                    revoked: r.try_get::<i64, _>(4)? != 0,
-                })
+        )?;
+        let rows = stmt.query_map([tenant.map(|t| t.0)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (id, tenant, label, created, revoked) = r?;
+            Ok(TokenInfo {
+                id,
+                tenant,
+                label,
+                created: from_ms(created)?,
+                revoked: revoked != 0,
             })
-            .collect()
+        })
+        .collect()
     }
 
     async fn revoke_token(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let done = self.inner.write(|conn| {
+            Ok(conn
+                .prepare_cached("UPDATE tokens SET revoked = 1 WHERE id = ?")?
+                .execute([id])?)
+        })?;
+        Ok(done > 0)
     }
 
     /// Looked up by the hash's index. The lookup's timing can only reveal something about the
     /// SHA-256 of a guess, which does not help find a secret; the caller still compares the
-    /// returned hash in constant time.
+    /// returned hash in constant time. Read on every request, never cached: a revoked token
+    /// stops working at the next request.
     async fn authenticate(&self, hash: [u8; 32]) -> Result<Option<Principal>> {
-        let row = sqlx::query("SELECT id, tenant, hash FROM tokens WHERE hash = ? AND revoked = 0")
-            .bind(&hash[..])
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(|r| {
-            let stored: Vec<u8> = r.try_get(2)?;
+        let row = self
+            .inner
+            .reader()?
+            .prepare_cached("SELECT id, tenant, hash FROM tokens WHERE hash = ? AND revoked = 0")?
+            .query_row([&hash[..]], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(token_id, tenant, stored)| {
             Ok(Principal {
-                token_id: r.try_get(0)?,
-                tenant: TenantId(r.try_get(1)?),
+                token_id,
+                tenant: TenantId(tenant),
                 hash: stored.try_into().map_err(|_| {
                     StoreError::Database("a stored token hash is not 32 bytes".into())
                 })?,
@@ -745,11 +979,12 @@ impl Store for SqliteStore {
         doc: Value,
         members: Vec<String>,
     ) -> Result<Stored> {
-        let kind = self.kinds.known_kind(kind)?;
-        let mut tx = self.write().await?;
-        let stored = insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await?;
-        tx.commit().await?;
-        self.changed();
+        let kind = self.inner.kinds.known_kind(kind)?;
+        let now = self.inner.now_ms();
+        let stored = self
+            .inner
+            .write(|conn| insert_resource(conn, tenant, &kind, doc, &members, now))?;
+        self.inner.changed();
         Ok(stored)
     }
 
@@ -764,26 +999,30 @@ impl Store for SqliteStore {
         items: Vec<(Value, Vec<String>)>,
         max_errors: Option<usize>,
     ) -> Result<Vec<Result<Stored>>> {
-        let kind = self.kinds.known_kind(kind)?;
-        let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut errors = 0;
-        for (doc, members) in items {
-            if max_errors.is_some_and(|max| errors >= max) {
-                break;
-            }
-            match insert_resource(&mut tx, tenant, &kind, doc, &members, self.now_ms()).await {
-                Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => return Err(e),
-                Err(e) => {
-                    errors += 1;
-                    out.push(Err(e));
+        let kind = self.inner.kinds.known_kind(kind)?;
+        let out = self.inner.write(|conn| {
+            let mut out = Vec::with_capacity(items.len());
+            let mut errors = 0;
+            for (doc, members) in items {
+                if max_errors.is_some_and(|max| errors >= max) {
+                    break;
                 }
-                Ok(s) => out.push(Ok(s)),
+                let now = self.inner.now_ms();
+                match insert_resource(conn, tenant, &kind, doc, &members, now) {
+                    Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => {
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        out.push(Err(e));
+                    }
+                    Ok(s) => out.push(Ok(s)),
+                }
             }
-        }
-        tx.commit().await?;
+            Ok(out)
+        })?;
         if out.iter().any(Result::is_ok) {
-            self.changed();
+            self.inner.changed();
         }
         Ok(out)
     }
@@ -795,23 +1034,21 @@ impl Store for SqliteStore {
         id: &str,
         load: Load,
     ) -> Result<Option<Stored>> {
-        let Some(kind) = self.kinds.kind(kind) else {
+        let Some(kind) = self.inner.kinds.kind(kind) else {
             return Ok(None);
         };
-        // No read transaction: it would cost two more round trips on the hottest path, and
-        // memberships are not part of the resource's version anyway: a membership change that
-        // lands between the two reads is simply seen, as a read a moment later would see it.
-        let mut conn = self.readers.acquire().await?;
+        // No read transaction: memberships are not part of the resource's version, so a
+        // membership change that lands between the two reads is simply seen, as a read a moment
+        // later would see it.
+        let conn = self.inner.reader()?;
         if load.groups && kind == "User" {
-            return Ok(fetch_user_with_groups(&mut conn, tenant, id)
-                .await?
-                .map(|(_, s)| s));
+            return Ok(fetch_user_with_groups(&conn, tenant, id)?.map(|(_, s)| s));
         }
-        let Some(row) = fetch_row(&mut conn, tenant, &kind, id).await? else {
+        let Some(row) = fetch_row(&conn, tenant, &kind, id)? else {
             return Ok(None);
         };
         let (pk, mut stored) = row.into_stored()?;
-        load_extras(&mut conn, pk, &mut stored, load).await?;
+        load_extras(&conn, pk, &mut stored, load)?;
         Ok(Some(stored))
     }
 
@@ -824,130 +1061,13 @@ impl Store for SqliteStore {
         load: Load,
         modify: &Modify<'_>,
     ) -> Result<Stored> {
-        let kind = self.kinds.known_kind(kind)?;
-        let not_found = || StoreError::NotFound {
-            kind: kind.clone(),
-            id: id.to_owned(),
-        };
-        let mut tx = self.write().await?;
-        let (pk, mut current) = if load.groups && kind == "User" {
-            fetch_user_with_groups(&mut tx, tenant, id).await?
-        } else {
-            fetch_row(&mut tx, tenant, &kind, id)
-                .await?
-                .map(RowData::into_stored)
-                .transpose()?
-        }
-        .ok_or_else(not_found)?;
-        check(precondition, current.version)?;
-        load_extras(&mut tx, pk, &mut current, load).await?;
-        let change = modify(&current)?;
-
-        let new_doc = change.doc.filter(|d| *d != current.doc);
-        let mut members_changed = false;
-        for delta in &change.members {
-            if kind != "Group" {
-                return Err(StoreError::InvalidMember(format!(
-                    "a {kind} has no members"
-                )));
-            }
-            match delta {
-                MemberChange::Add(ids) => {
-                    for m in ids {
-                        members_changed |= add_member(&mut tx, tenant, (pk, id), m).await?.0;
-                    }
-                }
-                MemberChange::Remove(ids) => {
-                    for m in ids {
-                        let done = sqlx::query(
-                            "DELETE FROM members WHERE group_pk = ? AND member_pk = \
-                             (SELECT pk FROM resources WHERE tenant = ? \
-                              AND kind IN ('User', 'Group') AND id = ?)",
-                        )
-                        .bind(pk)
-                        .bind(tenant.0)
-                        .bind(m)
-                        .execute(&mut *tx)
-                        .await?;
-                        members_changed |= done.rows_affected() > 0;
-                    }
-                }
-                MemberChange::RemoveAll => {
-                    let done = sqlx::query("DELETE FROM members WHERE group_pk = ?")
-                        .bind(pk)
-                        .execute(&mut *tx)
-                        .await?;
-                    members_changed |= done.rows_affected() > 0;
-                }
-            }
-        }
-        let changed = new_doc.is_some() || members_changed;
+        let kind = self.inner.kinds.known_kind(kind)?;
+        let now = self.inner.now_ms();
+        let (current, changed) = self
+            .inner
+            .write(|conn| modify_in(conn, tenant, &kind, id, precondition, load, modify, now))?;
         if changed {
-            // One statement writes the document, its indexed columns and the new version; the
-            // update trigger appends the change.
-            let now = self.now_ms();
-            current.version += 1;
-            current.last_modified = from_ms(now)?;
-            match new_doc {
-                Some(doc) => {
-                    let ix = Indexed::of(&kind, &doc);
-                    let text = serde_json::to_string(&doc).map_err(|e| {
-                        StoreError::Database(format!("document does not serialise: {e}"))
-                    })?;
-                    sqlx::query(
-                        "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, \
-                         display_lc = ?, display = ?, active = ?, version = ?, last_modified = ? \
-                         WHERE pk = ?",
-                    )
-                    .bind(&text)
-                    .bind(&ix.external_id)
-                    .bind(ix.name_lc())
-                    .bind(&ix.display_lc)
-                    .bind(&ix.name)
-                    .bind(ix.active)
-                    .bind(current.version)
-                    .bind(now)
-                    .bind(pk)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| write_error(e, &kind, &ix))?;
-                    let old = Indexed::of(&kind, &current.doc);
-                    if old.emails != ix.emails {
-                        sqlx::query("DELETE FROM emails WHERE resource = ?")
-                            .bind(pk)
-                            .execute(&mut *tx)
-                            .await?;
-                        insert_emails(&mut tx, tenant, pk, &ix.emails).await?;
-                    }
-                    current.doc = doc;
-                }
-                None => {
-                    sqlx::query("UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?")
-                        .bind(current.version)
-                        .bind(now)
-                        .bind(pk)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        if load.members && kind == "Group" {
-            if members_changed || current.members.is_none() {
-                current.members = Some(load_members(&mut tx, pk).await?);
-            }
-        } else {
-            current.members = None;
-        }
-        if load.groups && kind == "User" {
-            if current.groups.is_none() {
-                current.groups = Some(load_groups(&mut tx, pk).await?);
-            }
-        } else {
-            current.groups = None;
-        }
-        tx.commit().await?;
-        if changed {
-            self.changed();
+            self.inner.changed();
         }
         Ok(current)
     }
@@ -962,85 +1082,218 @@ impl Store for SqliteStore {
         id: &str,
         precondition: Precondition,
     ) -> Result<()> {
-        let kind = self.kinds.known_kind(kind)?;
-        let mut tx = self.write().await?;
-        let Some(row) = fetch_row(&mut tx, tenant, &kind, id).await? else {
-            return Err(StoreError::NotFound {
-                kind,
-                id: id.to_owned(),
-            });
-        };
-        check(precondition, row.version)?;
-        // Each group that loses the resource as a member gets a new version (the update
-        // trigger records it); memberships in both directions and email index rows then go by
-        // ON DELETE CASCADE, and the delete trigger records the deletion.
-        sqlx::query(
-            "UPDATE resources SET version = version + 1, last_modified = ? \
-             WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
-        )
-        .bind(self.now_ms())
-        .bind(row.pk)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM resources WHERE pk = ?")
-            .bind(row.pk)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        self.changed();
+        let kind = self.inner.kinds.known_kind(kind)?;
+        let now = self.inner.now_ms();
+        self.inner.write(|conn| {
+            let Some(row) = fetch_row(conn, tenant, &kind, id)? else {
+                return Err(StoreError::NotFound {
+                    kind: kind.clone(),
+                    id: id.to_owned(),
+                });
+            };
+            check(precondition, row.version)?;
+            // Each group that loses the resource as a member gets a new version (the update
+            // trigger records it); memberships in both directions and email index rows then go
+            // by ON DELETE CASCADE, and the delete trigger records the deletion.
+            conn.prepare_cached(
+                "UPDATE resources SET version = version + 1, last_modified = ? \
+                 WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
+            )?
+            .execute(params![now, row.pk])?;
+            conn.prepare_cached("DELETE FROM resources WHERE pk = ?")?
+                .execute([row.pk])?;
+            Ok(())
+        })?;
+        self.inner.changed();
         Ok(())
     }
 
+    /// A point lookup (see [`point_lookup`]) runs here; any other list runs on tokio's blocking
+    /// pool, so a query that reads a large tenant never holds up the runtime's few threads.
     async fn list(&self, tenant: TenantId, kind: Option<&str>, query: &Query) -> Result<Page> {
-        let listing = Listing::new(&self.kinds, tenant, kind, query, Dialect::Sqlite)?;
-        let mut conn = self.readers.acquire().await?;
-        if let Some(page) = listing.alone(&mut *conn).await? {
-            return Ok(page);
+        if query.filter.as_ref().is_some_and(point_lookup) {
+            let listing = Listing::new(&self.inner.kinds, tenant, kind, query, Dialect::Sqlite)?;
+            let mut conn = self.inner.reader()?;
+            return list_on(&mut conn, &listing).await;
         }
-        // Several statements (count, page, chunks, memberships) read one snapshot.
-        let mut tx = conn.begin().await?;
-        let page = listing.run(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(page)
+        let inner = Arc::clone(&self.inner);
+        let kind = kind.map(str::to_owned);
+        let query = query.clone();
+        tokio::task::spawn_blocking(move || {
+            let listing = Listing::new(
+                &inner.kinds,
+                tenant,
+                kind.as_deref(),
+                &query,
+                Dialect::Sqlite,
+            )?;
+            let mut conn = inner.reader()?;
+            // The listing's futures never wait (every statement is a synchronous call), so this
+            // only drives them to completion on this blocking thread.
+            futures::executor::block_on(list_on(&mut conn, &listing))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("a list query did not finish: {e}")))?
     }
 
     async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>> {
-        let rows = sqlx::query(
+        let conn = self.inner.reader()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, kind, id, op, version FROM changes WHERE tenant = ? AND seq > ? \
              ORDER BY seq LIMIT ?",
-        )
-        .bind(tenant.0)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let op: String = r.try_get(3)?;
-                Ok(Change {
-                    seq: r.try_get(0)?,
-                    tenant,
-                    kind: r.try_get(1)?,
-                    id: r.try_get(2)?,
-                    op: match op.as_str() {
-                        "create" => ChangeOp::Create,
-                        "delete" => ChangeOp::Delete,
-                        _ => ChangeOp::Update,
-                    },
-                    version: r.try_get(4)?,
-                })
+        )?;
+        let rows = stmt.query_map(params![tenant.0, after, i64::from(limit)], |r| {
+            let op: String = r.get(3)?;
+            Ok(Change {
+                seq: r.get(0)?,
+                tenant,
+                kind: r.get(1)?,
+                id: r.get(2)?,
+                op: match op.as_str() {
+                    "create" => ChangeOp::Create,
+                    "delete" => ChangeOp::Delete,
+                    _ => ChangeOp::Update,
+                },
+                version: r.get(4)?,
             })
-            .collect()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.feed.subscribe()
+        self.inner.feed.subscribe()
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        self.inner
+            .reader()?
+            .prepare_cached("SELECT 1")?
+            .query_row([], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// The read-modify-write of [`Store::modify`] inside the write transaction; the flag says
+/// whether anything was written.
+#[allow(clippy::too_many_arguments)]
+fn modify_in(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: &str,
+    id: &str,
+    precondition: Precondition,
+    load: Load,
+    modify: &Modify<'_>,
+    now: i64,
+) -> Result<(Stored, bool)> {
+    let not_found = || StoreError::NotFound {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+    };
+    let (pk, mut current) = if load.groups && kind == "User" {
+        fetch_user_with_groups(conn, tenant, id)?
+    } else {
+        fetch_row(conn, tenant, kind, id)?
+            .map(RowData::into_stored)
+            .transpose()?
+    }
+    .ok_or_else(not_found)?;
+    check(precondition, current.version)?;
+    load_extras(conn, pk, &mut current, load)?;
+    let change = modify(&current)?;
+
+    let new_doc = change.doc.filter(|d| *d != current.doc);
+    let mut members_changed = false;
+    for delta in &change.members {
+        if kind != "Group" {
+            return Err(StoreError::InvalidMember(format!(
+                "a {kind} has no members"
+            )));
+        }
+        match delta {
+            MemberChange::Add(ids) => {
+                for m in ids {
+                    members_changed |= add_member(conn, tenant, (pk, id), m)?.0;
+                }
+            }
+            MemberChange::Remove(ids) => {
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM members WHERE group_pk = ? AND member_pk = \
+                     (SELECT pk FROM resources WHERE tenant = ? \
+                      AND kind IN ('User', 'Group') AND id = ?)",
+                )?;
+                for m in ids {
+                    members_changed |= stmt.execute(params![pk, tenant.0, m])? > 0;
+                }
+            }
+            MemberChange::RemoveAll => {
+                members_changed |= conn
+                    .prepare_cached("DELETE FROM members WHERE group_pk = ?")?
+                    .execute([pk])?
+                    > 0;
+            }
+        }
+    }
+    let changed = new_doc.is_some() || members_changed;
+    if changed {
+        // One statement writes the document, its indexed columns and the new version; the
+        // update trigger appends the change.
+        current.version += 1;
+        current.last_modified = from_ms(now)?;
+        match new_doc {
+            Some(doc) => {
+                let ix = Indexed::of(kind, &doc);
+                let text = serde_json::to_string(&doc).map_err(|e| {
+                    StoreError::Database(format!("document does not serialise: {e}"))
+                })?;
+                conn.prepare_cached(
+                    "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, \
+                     display_lc = ?, display = ?, active = ?, version = ?, last_modified = ? \
+                     WHERE pk = ?",
+                )?
+                .execute(params![
+                    text,
+                    ix.external_id,
+                    ix.name_lc(),
+                    ix.display_lc,
+                    ix.name,
+                    ix.active,
+                    current.version,
+                    now,
+                    pk
+                ])
+                .map_err(|e| write_error(e, kind, &ix))?;
+                let old = Indexed::of(kind, &current.doc);
+                if old.emails != ix.emails {
+                    conn.prepare_cached("DELETE FROM emails WHERE resource = ?")?
+                        .execute([pk])?;
+                    insert_emails(conn, tenant, pk, &ix.emails)?;
+                }
+                current.doc = doc;
+            }
+            None => {
+                conn.prepare_cached(
+                    "UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?",
+                )?
+                .execute(params![current.version, now, pk])?;
+            }
+        }
+    }
+    if load.members && kind == "Group" {
+        if members_changed || current.members.is_none() {
+            current.members = Some(load_members(conn, pk)?);
+        }
+    } else {
+        current.members = None;
+    }
+    if load.groups && kind == "User" {
+        if current.groups.is_none() {
+            current.groups = Some(load_groups(conn, pk)?);
+        }
+    } else {
+        current.groups = None;
+    }
+    Ok((current, changed))
 }
 
 #[cfg(test)]
@@ -1066,12 +1319,12 @@ mod tests {
     }
 
     async fn explain(s: &SqliteStore, text: &str, binds: &[Bind]) -> Vec<String> {
-        let mut conn = s.readers.acquire().await.unwrap();
-        let rows = bind_all(sqlx::query(&format!("EXPLAIN QUERY PLAN {text}")), binds)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        rows.iter().map(|r| r.get::<String, _>(3)).collect()
+        let conn = s.inner.reader().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
+        stmt.query_map(rusqlite::params_from_iter(binds), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
     }
 
     /// No full scan of a table or index.
@@ -1107,7 +1360,7 @@ mod tests {
             .filter
             .as_ref()
             .map(|f| plan::plan(f, 1, &["User"], Dialect::Sqlite));
-        let order = s.kinds.order(&kinds, &query).unwrap();
+        let order = s.inner.kinds.order(&kinds, &query).unwrap();
         let base = Base::new(
             TenantId(1),
             &kinds,
@@ -1131,9 +1384,7 @@ mod tests {
         let (s, _dir) = store().await;
         let plan = explain(
             &s,
-            &format!(
-                "SELECT {COLS} FROM resources r WHERE r.tenant = ? AND r.kind = ? AND r.id = ?"
-            ),
+            &FETCH_ROW,
             &[
                 Bind::Int(1),
                 Bind::Text("User".into()),
@@ -1167,13 +1418,7 @@ mod tests {
             let plan = list_plan(&s, "", sort, cursor).await;
             assert_streams(&plan, &format!("page sorted by {sort:?}, cursor {cursor}"));
         }
-        let plan = explain(
-            &s,
-            "SELECT r.id, r.kind, r.display FROM members m JOIN resources r ON r.pk = m.member_pk \
-             WHERE m.group_pk = ? ORDER BY m.member_pk",
-            &[Bind::Int(1)],
-        )
-        .await;
+        let plan = explain(&s, MEMBERS_OF, &[Bind::Int(1)]).await;
         assert_searches(&plan, "members of a group");
         // The recursive set is scanned (it is tiny); the resources table never is.
         let plan = explain(&s, GROUPS_OF, &[Bind::Int(1)]).await;
@@ -1181,9 +1426,23 @@ mod tests {
             plan.iter().all(|l| !l.starts_with("SCAN r")),
             "groups of a user: {plan:?}"
         );
+        // A page's groups and members: the key list is scanned, the tables never are.
+        for text in [GROUPS_OF_MANY, MEMBERS_OF_MANY] {
+            let plan = explain(&s, text, &[Bind::Text("[1,2,3]".into())]).await;
+            assert!(
+                plan.iter()
+                    .all(|l| !l.starts_with("SCAN r") && !l.starts_with("SCAN m")),
+                "{text}: {plan:?}"
+            );
+        }
+        let plan = explain(&s, GROUPS_OF, &[Bind::Int(1)]).await;
+        assert!(
+            plan.iter().all(|l| !l.starts_with("SCAN r")),
+            "groups of a user: {plan:?}"
+        );
         let plan = explain(
             &s,
-            &user_with_groups_sql(),
+            &USER_WITH_GROUPS,
             &[Bind::Int(1), Bind::Text("x".into())],
         )
         .await;
