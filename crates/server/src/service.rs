@@ -172,6 +172,8 @@ pub async fn replace(
     let load = Load {
         members: load.members || members,
         groups: load.groups,
+        // A write's result is rendered from the document it wrote.
+        raw: false,
     };
     ctx.state
         .store
@@ -219,6 +221,8 @@ pub async fn patch(
     let load = Load {
         members: load.members || needs_members,
         groups: load.groups,
+        // A write's result is rendered from the document it wrote.
+        raw: false,
     };
     ctx.state
         .store

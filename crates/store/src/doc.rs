@@ -27,9 +27,19 @@ pub(crate) struct RowData {
 
 impl RowData {
     pub(crate) fn into_stored(self) -> Result<(i64, Stored)> {
-        let doc = serde_json::from_str(&self.doc).map_err(|e| {
-            StoreError::Database(format!("stored document of {} is not JSON: {e}", self.id))
-        })?;
+        self.into_stored_as(false)
+    }
+
+    /// With `raw`, the document's text goes to [`Stored::raw`] unparsed.
+    pub(crate) fn into_stored_as(self, raw: bool) -> Result<(i64, Stored)> {
+        let (doc, raw) = if raw {
+            (Value::Null, Some(self.doc))
+        } else {
+            let doc = serde_json::from_str(&self.doc).map_err(|e| {
+                StoreError::Database(format!("stored document of {} is not JSON: {e}", self.id))
+            })?;
+            (doc, None)
+        };
         Ok((
             self.pk,
             Stored {
@@ -41,6 +51,7 @@ impl RowData {
                 doc,
                 members: None,
                 groups: None,
+                raw,
             },
         ))
     }

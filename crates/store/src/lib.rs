@@ -95,6 +95,9 @@ pub struct Stored {
     pub members: Option<Vec<Member>>,
     /// Groups of a user (direct and indirect), when asked for.
     pub groups: Option<Vec<GroupRef>>,
+    /// The document's JSON text as stored, when [`Load::raw`] asked for it and the backend
+    /// could give it; `doc` is then `Value::Null`, never parsed.
+    pub raw: Option<String>,
 }
 
 /// What to load beside the document.
@@ -102,6 +105,11 @@ pub struct Stored {
 pub struct Load {
     pub members: bool,
     pub groups: bool,
+    /// The caller only passes the document on, as JSON: a backend may return its stored text in
+    /// [`Stored::raw`] instead of parsing it (a GET spends most of its time parsing and
+    /// re-serialising otherwise). A list gives raw documents only when SQL alone answers it;
+    /// documents the in-memory evaluator reads are parsed.
+    pub raw: bool,
 }
 
 /// A precondition from `If-Match`.

@@ -412,7 +412,7 @@ impl ListCtx<'_> {
         }
         let rows: Vec<(i64, Stored)> = rows
             .into_iter()
-            .map(|(_, r)| r.into_stored())
+            .map(|(_, r)| r.into_stored_as(self.query.load.raw))
             .collect::<Result<_>>()?;
         Ok(Some((rows.len() as u64, rows, None)))
     }
@@ -466,7 +466,7 @@ impl ListCtx<'_> {
         };
         let rows = rows
             .into_iter()
-            .map(|(_, r)| r.into_stored())
+            .map(|(_, r)| r.into_stored_as(self.query.load.raw))
             .collect::<Result<_>>()?;
         Ok((total, rows, next))
     }
@@ -666,6 +666,7 @@ fn need_for(filter: &crate::Filter) -> Load {
     Load {
         members: plan::touches(filter, "members"),
         groups: plan::touches(filter, "groups"),
+        raw: false,
     }
 }
 

@@ -649,6 +649,7 @@ async fn insert_resource(
         created: at,
         last_modified: at,
         doc,
+        raw: None,
     })
 }
 
@@ -796,6 +797,7 @@ async fn insert_batch(
                 created: at,
                 last_modified: at,
                 doc: r.doc,
+                raw: None,
             })
         } else {
             Err(StoreError::Uniqueness(format!(

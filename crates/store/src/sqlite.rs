@@ -440,6 +440,7 @@ fn fetch_user_with_groups(
     conn: &Connection,
     tenant: TenantId,
     id: &str,
+    raw: bool,
 ) -> Result<Option<(i64, Stored)>> {
     let row = conn
         .prepare_cached(&USER_WITH_GROUPS)?
@@ -453,7 +454,7 @@ fn fetch_user_with_groups(
     let mut groups: Vec<(i64, String, Option<String>, i64)> = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Database(format!("groups of {id} did not decode: {e}")))?;
     groups.sort_by_key(|g| g.0);
-    let (pk, mut stored) = row.into_stored()?;
+    let (pk, mut stored) = row.into_stored_as(raw)?;
     stored.groups = Some(
         groups
             .into_iter()
@@ -633,6 +634,7 @@ fn insert_resource(
         created: at,
         last_modified: at,
         doc,
+        raw: None,
     })
 }
 
@@ -1042,12 +1044,12 @@ impl Store for SqliteStore {
         // later would see it.
         let conn = self.inner.reader()?;
         if load.groups && kind == "User" {
-            return Ok(fetch_user_with_groups(&conn, tenant, id)?.map(|(_, s)| s));
+            return Ok(fetch_user_with_groups(&conn, tenant, id, load.raw)?.map(|(_, s)| s));
         }
         let Some(row) = fetch_row(&conn, tenant, &kind, id)? else {
             return Ok(None);
         };
-        let (pk, mut stored) = row.into_stored()?;
+        let (pk, mut stored) = row.into_stored_as(load.raw)?;
         load_extras(&conn, pk, &mut stored, load)?;
         Ok(Some(stored))
     }
@@ -1191,7 +1193,7 @@ fn modify_in(
         id: id.to_owned(),
     };
     let (pk, mut current) = if load.groups && kind == "User" {
-        fetch_user_with_groups(conn, tenant, id)?
+        fetch_user_with_groups(conn, tenant, id, false)?
     } else {
         fetch_row(conn, tenant, kind, id)?
             .map(RowData::into_stored)

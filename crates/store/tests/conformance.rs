@@ -147,6 +147,7 @@ pub async fn members(
             Load {
                 members: true,
                 groups: false,
+                raw: false,
             },
             &|_| {
                 Ok(Modification {

@@ -20,6 +20,10 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// The same allocator as `scimsync`, so the baseline's ceiling is measured on equal terms.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod baseline;
 mod conn;
 mod generate;

@@ -116,8 +116,12 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Precondition {
 
 /// A SCIM JSON response with the right content type.
 pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = (status, bytes).into_response();
+    scim_json_text(status, serde_json::to_string(body).unwrap_or_default())
+}
+
+/// [`scim_json`] for a body already serialised.
+pub(crate) fn scim_json_text(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(SCIM_CONTENT_TYPE),

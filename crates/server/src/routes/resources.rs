@@ -9,7 +9,7 @@ use scim::project::Projection;
 use scim::schema::ResourceType;
 use store::{Load, Stored};
 
-use super::{Method, base_url, if_match, not_allowed, scim_json};
+use super::{Method, base_url, if_match, not_allowed, scim_json_text};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::body::{query_pairs, read_json};
@@ -123,6 +123,8 @@ pub(crate) fn load_for(state: &AppState, rt: &ResourceType, projection: &Project
     Load {
         members: service::has_members(rt) && projection.includes(&state.registry, rt, "members"),
         groups: rt.schema == scim::urn::USER && projection.includes(&state.registry, rt, "groups"),
+        // Only the default projection can pass the stored text on (see `render::resource_text`).
+        raw: projection.is_all(),
     }
 }
 
@@ -135,8 +137,8 @@ pub(crate) fn resource_response(
     base: &str,
     projection: &Projection,
 ) -> Response {
-    let body = render::resource(state, stored, rt, base, projection);
-    let mut r = scim_json(status, &body);
+    let body = render::resource_text(state, stored, rt, base, projection);
+    let mut r = scim_json_text(status, body);
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
         h.insert(header::ETAG, v);

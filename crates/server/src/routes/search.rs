@@ -10,11 +10,11 @@ use scim::messages::SearchRequest;
 use scim::project::Projection;
 use scim::schema::ResourceType;
 use scim::{AttrPath, Filter};
-use serde_json::{Value, json};
+use serde_json::json;
 use store::{Load, Query, SortOrder};
 
 use super::resources::{load_for, resource_type};
-use super::{Method, base_url, not_allowed, scim_json};
+use super::{Method, base_url, not_allowed, scim_json_text};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::body::{query_pairs, read_json};
@@ -128,6 +128,7 @@ async fn run(
     let load = match rt {
         Some(rt) => load_for(state, rt, &projection),
         None => Load {
+            raw: projection.is_all(),
             members: registry
                 .resource_types()
                 .iter()
@@ -157,7 +158,7 @@ async fn run(
         .list(caller.tenant, rt.map(|r| r.id.as_str()), &query)
         .await?;
     let base = base_url(state, headers);
-    let resources: Vec<Value> = page
+    let resources: Vec<String> = page
         .resources
         .iter()
         .filter_map(|stored| {
@@ -165,20 +166,29 @@ async fn run(
                 Some(rt) => rt,
                 None => registry.resource_type(&stored.kind)?,
             };
-            Some(render::resource(state, stored, rt, &base, &projection))
+            Some(render::resource_text(state, stored, rt, &base, &projection))
         })
         .collect();
-    let mut body = json!({
+    let mut head = json!({
         "schemas": [scim::urn::LIST_RESPONSE],
         "totalResults": page.total,
         "itemsPerPage": resources.len(),
     });
     if request.cursor.is_none() {
-        body["startIndex"] = json!(query.start_index);
+        head["startIndex"] = json!(query.start_index);
     }
     if let Some(next) = &page.next_cursor {
-        body["nextCursor"] = json!(next);
+        head["nextCursor"] = json!(next);
     }
-    body["Resources"] = Value::Array(resources);
-    Ok(scim_json(StatusCode::OK, &body))
+    // The resources are JSON text already (see `render::resource_text`): the envelope is
+    // serialised, then they are spliced in as its last member.
+    let head = head.to_string();
+    let mut body = String::with_capacity(
+        head.len() + 16 + resources.iter().map(|r| r.len() + 1).sum::<usize>(),
+    );
+    body.push_str(head.strip_suffix('}').unwrap_or(&head));
+    body.push_str(",\"Resources\":[");
+    body.push_str(&resources.join(","));
+    body.push_str("]}");
+    Ok(scim_json_text(StatusCode::OK, body))
 }

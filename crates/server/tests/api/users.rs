@@ -238,3 +238,81 @@ async fn projection_keeps_id_and_schemas() {
     assert!(u.get("emails").is_none());
     assert_eq!(u["userName"], json!("proj"));
 }
+
+/// A default GET passes the stored document on as text (no parse, no projection); any other
+/// projection renders it from the parsed document. Both must give the client the same JSON, and
+/// a document holding a `returned: never` attribute must still lose it.
+#[tokio::test]
+async fn stored_text_and_rendered_documents_agree() {
+    let s = TestServer::start().await;
+    let mut ids = Vec::new();
+    for (name, extra) in [
+        ("plain", json!({})),
+        ("with-password", json!({"password": "t1meMa$heen"})),
+        (
+            "quoted",
+            json!({"title": "he said \"hi\" \u{e9}\u{1F600}", "nickName": "password"}),
+        ),
+    ] {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": name,
+            "externalId": format!("x-{name}"),
+            "name": {"givenName": "Ana", "familyName": "Gómez"},
+            "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                {"employeeNumber": "7", "department": "R&D"},
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r = s
+            .req(Method::POST, "/Users")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(id(&split(r).await.1));
+    }
+    s.create_group("team", &[ids[0].as_str(), ids[1].as_str()])
+        .await;
+    for (i, id) in ids.iter().enumerate() {
+        let r = s
+            .req(Method::GET, &format!("/Users/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(text.starts_with("{\"schemas\":["), "{text}");
+        let default: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // `excludedAttributes` of an attribute none of them has: the same content, rendered.
+        let (_, rendered) = split(
+            s.req(
+                Method::GET,
+                &format!("/Users/{id}?excludedAttributes=profileUrl"),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(default, rendered);
+        assert!(default.get("password").is_none(), "{default}");
+        assert_eq!(
+            default["groups"].as_array().map(Vec::len),
+            (i < 2).then_some(1)
+        );
+        let (_, found) = split(
+            s.req(Method::GET, "/Users")
+                .query(&[("filter", format!("id eq \"{id}\""))])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(found["Resources"][0], default);
+        assert_eq!(found["totalResults"], 1);
+    }
+}

@@ -7,6 +7,7 @@ use super::*;
 const ALL: Load = Load {
     members: true,
     groups: true,
+    raw: false,
 };
 
 fn member_ids(s: &Stored) -> Vec<String> {

@@ -408,6 +408,7 @@ async fn list_loads_members_and_groups_on_request() {
         let load = Load {
             members: true,
             groups: true,
+            raw: false,
         };
         let page = s.list(t, None, &Query { load, ..query("") }).await.unwrap();
         assert_eq!(page.resources[0].kind, "Group");

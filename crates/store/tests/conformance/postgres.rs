@@ -151,6 +151,7 @@ async fn concurrent_writers_through_two_stores() {
             Load {
                 members: true,
                 groups: false,
+                raw: false,
             },
         )
         .await
