@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use server::{AppState, Limits};
 
@@ -105,6 +106,24 @@ struct ServeArgs {
     /// Open connections allowed from one client address.
     #[arg(long, env = "SCIMSYNC_MAX_CONNECTIONS_PER_CLIENT", default_value_t = Limits::default().max_connections_per_client)]
     max_connections_per_client: usize,
+    /// Most operations in one PATCH request.
+    #[arg(long, env = "SCIMSYNC_MAX_PATCH_OPERATIONS", default_value_t = Limits::default().max_patch_operations)]
+    max_patch_operations: usize,
+    /// Longest filter (and PATCH path), in bytes; at most 8192, as checking, evaluating and
+    /// translating a filter to SQL recurse once per comparison of a chain.
+    #[arg(long, env = "SCIMSYNC_MAX_FILTER_LENGTH", default_value_t = Limits::default().max_filter_length,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=Limits::FILTER_LENGTH_CEILING as u64))]
+    max_filter_length: usize,
+    /// Deepest nesting of brackets, 'not' and value paths in a filter, at most 64.
+    #[arg(long, env = "SCIMSYNC_MAX_FILTER_DEPTH", default_value_t = Limits::default().max_filter_depth,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=Limits::FILTER_DEPTH_CEILING as u64))]
+    max_filter_depth: usize,
+    /// Longest string value in a resource, in bytes.
+    #[arg(long, env = "SCIMSYNC_MAX_VALUE_BYTES", default_value_t = Limits::default().max_value_bytes)]
+    max_value_bytes: usize,
+    /// Most values in one multi-valued attribute of a resource.
+    #[arg(long, env = "SCIMSYNC_MAX_MULTI_VALUES", default_value_t = Limits::default().max_multi_values)]
+    max_multi_values: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -251,7 +270,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
         max_connections_per_client: args.max_connections_per_client.max(1),
-        ..Limits::default()
+        max_patch_operations: args.max_patch_operations,
+        max_filter_length: args.max_filter_length,
+        max_filter_depth: args.max_filter_depth,
+        max_value_bytes: args.max_value_bytes,
+        max_multi_values: args.max_multi_values,
     };
     let mut state = AppState::new(store, registry(), limits);
     state.base_url = args.base_url.map(Into::into);

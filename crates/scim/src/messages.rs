@@ -22,7 +22,7 @@ use crate::schema::{ResourceType, Schema};
 pub use crate::sort::SortOrder;
 use crate::urn;
 
-/// Most operations one PATCH request may carry.
+/// Most operations one PATCH request may carry by default.
 ///
 /// RFC 7644 sets no limit, but an unbounded list lets one request hold the resource lock for as
 /// long as it likes. 1000 is far above what provisioning clients send (Entra batches membership
@@ -699,7 +699,8 @@ impl PatchRequest {
     /// Checks the message shape, before any operation is applied.
     ///
     /// * No operations: 400 `invalidValue` ("an empty Operations array is a 400, not a crash").
-    /// * More than [`MAX_PATCH_OPERATIONS`]: 413, as Bulk answers too many operations.
+    /// * More than [`MAX_PATCH_OPERATIONS`] (see [`PatchRequest::validate_with`] for another
+    ///   bound): 413, as Bulk answers too many operations.
     /// * `add` and `replace` without a `value` member: 400 `invalidValue`, since RFC 7644
     ///   §3.5.2.1/§3.5.2.3 require one. An explicit `null` passes; what it means is up to the
     ///   PATCH engine.
@@ -707,14 +708,19 @@ impl PatchRequest {
     /// The `schemas` URN is not checked: some clients omit it, and the endpoint already says
     /// what the message is.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_with(MAX_PATCH_OPERATIONS)
+    }
+
+    /// [`PatchRequest::validate`] with at most `max_operations` operations.
+    pub fn validate_with(&self, max_operations: usize) -> Result<(), Error> {
         if self.operations.is_empty() {
             return Err(Error::InvalidValue(
                 "PATCH request has no operations: \"Operations\" must list at least one".into(),
             ));
         }
-        if self.operations.len() > MAX_PATCH_OPERATIONS {
+        if self.operations.len() > max_operations {
             return Err(Error::TooLarge(format!(
-                "PATCH request has {} operations; at most {MAX_PATCH_OPERATIONS} are accepted in one request",
+                "PATCH request has {} operations; at most {max_operations} are accepted in one request",
                 self.operations.len()
             )));
         }
@@ -1435,6 +1441,14 @@ mod tests {
         );
         let many = PatchRequest::new(vec![PatchOperation::remove("x"); MAX_PATCH_OPERATIONS + 1]);
         assert_eq!(many.validate().unwrap_err().status(), 413);
+        let three = PatchRequest::new(vec![PatchOperation::remove("x"); 3]);
+        assert_eq!(three.validate(), Ok(()));
+        assert_eq!(
+            three.validate_with(2).unwrap_err(),
+            Error::TooLarge(
+                "PATCH request has 3 operations; at most 2 are accepted in one request".into()
+            )
+        );
         assert!(PatchRequest::from_slice(b"[1,2]").is_err());
         assert!(PatchRequest::from_slice(b"{").is_err());
     }

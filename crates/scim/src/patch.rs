@@ -66,7 +66,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::filter::{CompValue, CompareOp, Filter};
+use crate::filter::{self, CompValue, CompareOp, Filter};
 use crate::messages::{PatchOpKind, PatchRequest};
 use crate::path::{AttrPath, PatchPath, get_ci};
 use crate::schema::{AttrType, Attribute, Mutability, Registry, ResourceType};
@@ -96,8 +96,17 @@ pub struct PatchOutcome {
 }
 
 /// Parses the paths of a PATCH request and checks that each operation carries what its kind
-/// needs: a `value` for `add` and `replace`, a `path` or a `value` for `remove`.
+/// needs: a `value` for `add` and `replace`, a `path` or a `value` for `remove`. Paths are held
+/// to the default filter limits.
 pub fn parse_operations(req: &PatchRequest) -> Result<Vec<Operation>, Error> {
+    parse_operations_with(req, &filter::Limits::default())
+}
+
+/// [`parse_operations`] with explicit limits on the paths (a path's value filter is a filter).
+pub fn parse_operations_with(
+    req: &PatchRequest,
+    limits: &filter::Limits,
+) -> Result<Vec<Operation>, Error> {
     if req.operations.is_empty() {
         return Err(Error::InvalidValue(
             "a PATCH request needs at least one operation in \"Operations\"".into(),
@@ -110,7 +119,7 @@ pub fn parse_operations(req: &PatchRequest) -> Result<Vec<Operation>, Error> {
             let op = raw.op;
             let path = match raw.path.as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(p) => Some(PatchPath::parse(p)?),
+                Some(p) => Some(PatchPath::parse_with(p, limits)?),
             };
             let value = raw.value.clone();
             let n = i + 1;
@@ -141,7 +150,8 @@ pub fn parse_operations(req: &PatchRequest) -> Result<Vec<Operation>, Error> {
         .collect()
 }
 
-/// Applies `ops` to `resource` atomically and validates the result against the schema.
+/// Applies `ops` to `resource` atomically and validates the result against the schema with the
+/// default [`Limits`].
 ///
 /// Works on a copy: on any error the caller's resource is untouched and nothing of the request
 /// took effect. The result is validated in replace mode against the original, which also
@@ -152,9 +162,20 @@ pub fn apply(
     resource: &Value,
     ops: &[Operation],
 ) -> Result<PatchOutcome, Error> {
+    apply_with(registry, rt, resource, ops, &Limits::default())
+}
+
+/// [`apply`] with explicit limits on the values written and on the result.
+pub fn apply_with(
+    registry: &Registry,
+    rt: &ResourceType,
+    resource: &Value,
+    ops: &[Operation],
+    limits: &Limits,
+) -> Result<PatchOutcome, Error> {
     let mut work = resource.clone();
     for op in ops {
-        apply_in_place(registry, rt, &mut work, op)?;
+        apply_in_place(registry, rt, &mut work, op, limits)?;
     }
     if same(&work, resource) {
         return Ok(PatchOutcome {
@@ -168,7 +189,7 @@ pub fn apply(
         rt,
         work,
         Mode::Replace { existing: resource },
-        &Limits::default(),
+        limits,
     )?;
     let changed = !same(&validated, resource);
     Ok(PatchOutcome {
@@ -189,7 +210,7 @@ pub fn apply_operation(
     op: &Operation,
 ) -> Result<bool, Error> {
     let mut work = resource.clone();
-    apply_in_place(registry, rt, &mut work, op)?;
+    apply_in_place(registry, rt, &mut work, op, &Limits::default())?;
     let changed = !same(&work, resource);
     *resource = work;
     Ok(changed)
@@ -225,6 +246,8 @@ struct Target<'a> {
     filter: Option<&'a Filter>,
     /// The path as written, for error details; formatted only when one is produced.
     shown: &'a dyn fmt::Display,
+    /// Bounds on the values written.
+    limits: &'a Limits,
 }
 
 impl<'a> Target<'a> {
@@ -234,6 +257,7 @@ impl<'a> Target<'a> {
         path: &AttrPath,
         filter: Option<&'a Filter>,
         shown: &'a dyn fmt::Display,
+        limits: &'a Limits,
     ) -> Result<Target<'a>, Error> {
         let parent = path.parent();
         let Some(resolved) = registry.resolve(rt, &parent) else {
@@ -281,6 +305,7 @@ impl<'a> Target<'a> {
             sub,
             filter,
             shown,
+            limits,
         })
     }
 
@@ -297,6 +322,7 @@ fn apply_in_place(
     rt: &ResourceType,
     resource: &mut Value,
     op: &Operation,
+    limits: &Limits,
 ) -> Result<(), Error> {
     let Value::Object(root) = resource else {
         return Err(Error::InvalidValue(
@@ -306,7 +332,8 @@ fn apply_in_place(
     let value = op.value.as_ref();
     match &op.path {
         Some(path) => {
-            let target = Target::resolve(registry, rt, &path.attr, path.filter.as_ref(), path)?;
+            let target =
+                Target::resolve(registry, rt, &path.attr, path.filter.as_ref(), path, limits)?;
             if target.read_only() {
                 return Err(Error::Mutability(format!(
                     "'{}' is readOnly and cannot be changed",
@@ -327,7 +354,7 @@ fn apply_in_place(
         None => match value {
             Some(Value::Object(attrs)) => {
                 for (key, v) in attrs {
-                    apply_key(registry, rt, root, op.op, key, v)?;
+                    apply_key(registry, rt, root, op.op, key, v, limits)?;
                 }
                 Ok(())
             }
@@ -351,6 +378,7 @@ fn apply_key(
     kind: OpKind,
     key: &str,
     value: &Value,
+    limits: &Limits,
 ) -> Result<(), Error> {
     if key.eq_ignore_ascii_case("schemas") {
         // The schemas list follows the attributes present; it is not set by hand.
@@ -364,7 +392,7 @@ fn apply_key(
             Value::Object(attrs) => {
                 for (name, v) in attrs {
                     let path = AttrPath::parse(&format!("{urn}:{name}"))?;
-                    apply_attr(registry, rt, root, kind, &path, v)?;
+                    apply_attr(registry, rt, root, kind, &path, v, limits)?;
                 }
                 Ok(())
             }
@@ -375,7 +403,7 @@ fn apply_key(
         };
     }
     let path = AttrPath::parse(key)?;
-    apply_attr(registry, rt, root, kind, &path, value)
+    apply_attr(registry, rt, root, kind, &path, value, limits)
 }
 
 fn apply_attr(
@@ -385,8 +413,9 @@ fn apply_attr(
     kind: OpKind,
     path: &AttrPath,
     value: &Value,
+    limits: &Limits,
 ) -> Result<(), Error> {
-    let target = Target::resolve(registry, rt, path, None, path)?;
+    let target = Target::resolve(registry, rt, path, None, path, limits)?;
     if target.read_only() {
         // Ignored, not rejected: clients send whole resources back, `id` and `meta` included.
         return Ok(());
@@ -429,13 +458,13 @@ fn write_single(
     let attr = t.attr;
     let value = single(attr, value)?;
     if let Some(sub) = t.sub {
-        let v = canonical_sub(attr, sub, value)?;
+        let v = canonical_sub(attr, sub, value, t.limits)?;
         let obj = object_slot(container, attr)?;
         set_or_clear(obj, &sub.name, v);
     } else if attr.kind == AttrType::Complex {
         // RFC 7644 §3.5.2.1 and §3.5.2.3 alike: the given sub-attributes replace or add, the
         // others are left as they are, unless the value is another one (see the module doc).
-        let incoming = complex_value(attr, value, true)?;
+        let incoming = complex_value(attr, value, true, t.limits)?;
         let obj = object_slot(container, attr)?;
         if names_another_value(attr, obj, &incoming) {
             obj.clear();
@@ -444,7 +473,7 @@ fn write_single(
             set_or_clear(obj, &k, v);
         }
     } else {
-        let v = canonical(attr, value)?;
+        let v = canonical(attr, value, t.limits)?;
         set_or_clear(container, &attr.name, v);
         return Ok(());
     }
@@ -465,7 +494,7 @@ fn write_multi(
     let mut touched = Vec::new();
     match (t.filter, t.sub) {
         (None, None) => {
-            let incoming = elements(attr, value)?;
+            let incoming = elements(attr, value, t.limits)?;
             if kind == OpKind::Replace {
                 items.clear();
             }
@@ -477,7 +506,7 @@ fn write_multi(
             }
         }
         (None, Some(sub)) => {
-            let v = canonical_sub(attr, sub, value)?;
+            let v = canonical_sub(attr, sub, value, t.limits)?;
             if items.is_empty() {
                 if !v.is_null() {
                     let mut e = Map::new();
@@ -503,7 +532,7 @@ fn write_multi(
                 .collect();
             match sub {
                 None => {
-                    let mut incoming = elements(attr, value)?;
+                    let mut incoming = elements(attr, value, t.limits)?;
                     if incoming.len() != 1 {
                         return Err(Error::InvalidValue(format!(
                             "'{}' selects values by a filter and takes exactly one value",
@@ -549,7 +578,7 @@ fn write_multi(
                     }
                 }
                 Some(sub) => {
-                    let v = canonical_sub(attr, sub, value)?;
+                    let v = canonical_sub(attr, sub, value, t.limits)?;
                     if !matched.is_empty() {
                         for &i in &matched {
                             if let Value::Object(e) = &mut items[i] {
@@ -611,7 +640,7 @@ fn remove(
                 let selected = |e: &Value| filter.is_none_or(|f| f.matches_element(e, attr));
                 match (sub, value) {
                     (None, Some(listed)) if filter.is_none() => {
-                        let listed = listed_elements(attr, listed)?;
+                        let listed = listed_elements(attr, listed, t.limits)?;
                         items.retain(|e| !listed.iter().any(|l| listed_matches(attr, e, l)));
                     }
                     (None, _) => items.retain(|e| !selected(e)),
@@ -830,24 +859,29 @@ fn names_another_value(
 }
 
 /// The canonical form of one value of a simple attribute or sub-attribute; `null` stays `null`.
-fn canonical(attr: &Attribute, value: &Value) -> Result<Value, Error> {
+fn canonical(attr: &Attribute, value: &Value, limits: &Limits) -> Result<Value, Error> {
     if value.is_null() {
         return Ok(Value::Null);
     }
-    validate::canonicalize_owned(attr, value.clone(), &Limits::default())
+    validate::canonicalize_owned(attr, value.clone(), limits)
 }
 
 /// The canonical form of a value for one sub-attribute of `attr`. It goes through the parent so
 /// that an error names the whole path (`emails.primary`, not `primary`).
-fn canonical_sub(attr: &Attribute, sub: &Attribute, value: &Value) -> Result<Value, Error> {
+fn canonical_sub(
+    attr: &Attribute,
+    sub: &Attribute,
+    value: &Value,
+    limits: &Limits,
+) -> Result<Value, Error> {
     if value.is_null() || sub.mutability == Mutability::ReadOnly {
         // The parent would drop a readOnly sub-attribute; one only reaches here as a filter
         // literal, which must keep its value.
-        return canonical(sub, value);
+        return canonical(sub, value, limits);
     }
     let mut probe = Map::with_capacity(1);
     probe.insert(sub.name.clone(), value.clone());
-    match validate::canonicalize_owned(attr, Value::Object(probe), &Limits::default())? {
+    match validate::canonicalize_owned(attr, Value::Object(probe), limits)? {
         Value::Object(mut obj) => Ok(obj.shift_remove(&sub.name).unwrap_or(Value::Null)),
         _ => Ok(Value::Null),
     }
@@ -859,6 +893,7 @@ fn complex_value(
     attr: &Attribute,
     value: &Value,
     keep_nulls: bool,
+    limits: &Limits,
 ) -> Result<Map<String, Value>, Error> {
     let decoded;
     let value = match value {
@@ -884,11 +919,11 @@ fn complex_value(
                 }
                 !v.is_null()
             });
-            validate::canonicalize_owned(attr, Value::Object(present), &Limits::default())?
+            validate::canonicalize_owned(attr, Value::Object(present), limits)?
         }
         // A bare scalar becomes `{"value": scalar}` when the attribute has a `value`
         // (Entra's manager `"value":"<id>"`); validation owns that rule.
-        _ => validate::canonicalize_owned(attr, value.clone(), &Limits::default())?,
+        _ => validate::canonicalize_owned(attr, value.clone(), limits)?,
     };
     let mut out = match canonical {
         Value::Object(obj) => obj,
@@ -909,23 +944,23 @@ fn complex_value(
 }
 
 /// One element of a multi-valued attribute in canonical form.
-fn element(attr: &Attribute, value: &Value) -> Result<Value, Error> {
+fn element(attr: &Attribute, value: &Value, limits: &Limits) -> Result<Value, Error> {
     if attr.kind == AttrType::Complex {
-        Ok(Value::Object(complex_value(attr, value, false)?))
+        Ok(Value::Object(complex_value(attr, value, false, limits)?))
     } else {
-        canonical(attr, value)
+        canonical(attr, value, limits)
     }
 }
 
 /// The elements a PATCH value gives a multi-valued attribute: an array's items, or one value.
-fn elements(attr: &Attribute, value: &Value) -> Result<Vec<Value>, Error> {
+fn elements(attr: &Attribute, value: &Value, limits: &Limits) -> Result<Vec<Value>, Error> {
     let items = match value {
         Value::Array(items) => items.as_slice(),
         other => std::slice::from_ref(other),
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items.iter().filter(|v| !v.is_null()) {
-        let e = element(attr, item)?;
+        let e = element(attr, item, limits)?;
         if !e.is_null() && !e.as_object().is_some_and(Map::is_empty) {
             out.push(e);
         }
@@ -934,7 +969,7 @@ fn elements(attr: &Attribute, value: &Value) -> Result<Vec<Value>, Error> {
 }
 
 /// The elements a `remove` lists. ReadOnly sub-attributes are kept: they only select.
-fn listed_elements(attr: &Attribute, value: &Value) -> Result<Vec<Value>, Error> {
+fn listed_elements(attr: &Attribute, value: &Value, limits: &Limits) -> Result<Vec<Value>, Error> {
     let items = match value {
         Value::Array(items) => items.as_slice(),
         other => std::slice::from_ref(other),
@@ -944,7 +979,7 @@ fn listed_elements(attr: &Attribute, value: &Value) -> Result<Vec<Value>, Error>
         .filter(|v| !v.is_null())
         .map(|item| match (attr.kind, item) {
             (AttrType::Complex, Value::Object(obj)) => Ok(Value::Object(obj.clone())),
-            _ => element(attr, item),
+            _ => element(attr, item, limits),
         })
         .collect()
 }
@@ -989,7 +1024,12 @@ fn same_value(attr: &Attribute, a: &Value, b: &Value) -> bool {
 /// that matches nothing: `emails[type eq "work"].value` creates `{"type":"work","value":…}`.
 /// Only `attr eq "literal"` clauses joined by `and` describe an element unambiguously.
 fn element_from_filter(t: &Target<'_>, filter: &Filter) -> Result<Map<String, Value>, Error> {
-    fn collect(attr: &Attribute, f: &Filter, out: &mut Map<String, Value>) -> Option<()> {
+    fn collect(
+        attr: &Attribute,
+        f: &Filter,
+        out: &mut Map<String, Value>,
+        limits: &Limits,
+    ) -> Option<()> {
         match f {
             Filter::Compare {
                 path,
@@ -1003,7 +1043,7 @@ fn element_from_filter(t: &Target<'_>, filter: &Filter) -> Result<Map<String, Va
                     CompValue::Number(n) => Value::Number(n.clone()),
                     CompValue::String(s) => Value::String(s.clone()),
                 };
-                let v = canonical_sub(attr, sub, &v).ok()?;
+                let v = canonical_sub(attr, sub, &v, limits).ok()?;
                 match out.get(&sub.name) {
                     Some(old) if *old != v => None,
                     _ => {
@@ -1013,14 +1053,14 @@ fn element_from_filter(t: &Target<'_>, filter: &Filter) -> Result<Map<String, Va
                 }
             }
             Filter::And(a, b) => {
-                collect(attr, a, out)?;
-                collect(attr, b, out)
+                collect(attr, a, out, limits)?;
+                collect(attr, b, out, limits)
             }
             _ => None,
         }
     }
     let mut out = Map::new();
-    if t.attr.kind == AttrType::Complex && collect(t.attr, filter, &mut out).is_some() {
+    if t.attr.kind == AttrType::Complex && collect(t.attr, filter, &mut out, t.limits).is_some() {
         return Ok(out);
     }
     Err(Error::NoTarget(format!(
@@ -2021,6 +2061,67 @@ mod tests {
     }
 
     // ---- primary, atomicity, idempotence ----
+
+    #[test]
+    fn explicit_limits_bound_paths_and_values() {
+        let registry = Registry::rfc7643();
+        let rt = registry.resource_type("User").unwrap();
+        let user = minimal_user();
+        let limits = Limits {
+            max_value_bytes: 20,
+            max_multi_values: 2,
+        };
+        let limited = |ops: Value| {
+            apply_with(&registry, rt, &user, &ops_of(ops)?, &limits).map(|o| o.resource)
+        };
+        let long_name =
+            json!([{"op": "replace", "path": "displayName", "value": "twenty-one-bytes-long"}]);
+        assert_eq!(
+            limited(long_name.clone()).unwrap_err().to_string(),
+            "attribute 'displayName' is 21 bytes long; the limit is 20 bytes"
+        );
+        assert!(run("User", &user, long_name).is_ok());
+        assert_eq!(
+            limited(json!([{"op": "add", "value": {"nickName": "twenty-one-bytes-long"}}]))
+                .unwrap_err()
+                .to_string(),
+            "attribute 'nickName' is 21 bytes long; the limit is 20 bytes"
+        );
+        let three = json!([{"op": "add", "path": "emails", "value": [
+            {"value": "a@x"}, {"value": "b@x"}, {"value": "c@x"}
+        ]}]);
+        assert_eq!(
+            limited(three.clone()).unwrap_err().to_string(),
+            "attribute 'emails' has 3 values; the limit is 2"
+        );
+        assert!(run("User", &user, three).is_ok());
+        // Looser than the defaults: a 70 KiB value the defaults refuse.
+        let loose = Limits {
+            max_value_bytes: 128 * 1024,
+            ..Limits::default()
+        };
+        let big = json!([{"op": "replace", "path": "displayName", "value": "x".repeat(70 * 1024)}]);
+        assert!(run("User", &user, big.clone()).is_err());
+        assert!(apply_with(&registry, rt, &user, &ops_of(big).unwrap(), &loose).is_ok());
+        // The paths' value filters are held to the filter limits given.
+        let req: PatchRequest = crate::messages::from_value(json!({
+            "schemas": [urn::PATCH_OP],
+            "Operations": [{"op": "remove", "path": "emails[(type eq \"work\")]"}],
+        }))
+        .unwrap();
+        assert!(parse_operations(&req).is_ok());
+        let shallow = filter::Limits {
+            max_depth: 1,
+            ..filter::Limits::default()
+        };
+        assert_eq!(
+            parse_operations_with(&req, &shallow)
+                .unwrap_err()
+                .to_string(),
+            "invalid path: the filter nests deeper than 1 levels of brackets, 'not' and value \
+             paths at column 8\n  emails[(type eq \"work\")]\n         ^"
+        );
+    }
 
     #[test]
     fn new_primary_demotes_the_old_one() {

@@ -142,9 +142,14 @@ pub struct PatchPath {
 }
 
 impl PatchPath {
-    /// Parses a PATCH path.
+    /// Parses a PATCH path within the default filter limits.
     pub fn parse(input: &str) -> Result<PatchPath, Error> {
         crate::filter::parse_patch_path(input)
+    }
+
+    /// [`PatchPath::parse`] within explicit limits: a path's value filter is a filter.
+    pub fn parse_with(input: &str, limits: &crate::filter::Limits) -> Result<PatchPath, Error> {
+        crate::filter::parse_patch_path_with(input, limits)
     }
 }
 

@@ -40,8 +40,19 @@ pub struct Limits {
     pub bulk_max_operations: usize,
     /// Bulk `maxPayloadSize`, in bytes.
     pub bulk_max_payload: usize,
-    /// Most operations in one PATCH request.
+    /// Most operations in one PATCH request (413 above).
     pub max_patch_operations: usize,
+    /// Longest filter, in bytes; also the longest PATCH path. At most
+    /// [`Limits::FILTER_LENGTH_CEILING`].
+    pub max_filter_length: usize,
+    /// Deepest nesting of brackets, `not` and value paths in a filter or PATCH path. At most
+    /// [`Limits::FILTER_DEPTH_CEILING`].
+    pub max_filter_depth: usize,
+    /// Longest string value a resource may hold (string, reference, binary, dateTime), in
+    /// bytes.
+    pub max_value_bytes: usize,
+    /// Most values in one multi-valued attribute of a resource.
+    pub max_multi_values: usize,
     /// Time allowed to handle a whole request, body included (408 after it).
     pub request_timeout: Duration,
     /// Time allowed to receive a request's headers; a client that trickles them is cut off.
@@ -52,16 +63,50 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        // The protocol crate's defaults, so that a server and a plain `Filter::parse` agree.
+        let filter = scim::filter::Limits::default();
+        let values = scim::validate::Limits::default();
         Limits {
             max_body_bytes: 1024 * 1024,
             default_page_size: 100,
             max_page_size: 1000,
             bulk_max_operations: 1000,
             bulk_max_payload: 4 * 1024 * 1024,
-            max_patch_operations: 1000,
+            max_patch_operations: scim::messages::MAX_PATCH_OPERATIONS,
+            max_filter_length: filter.max_len,
+            max_filter_depth: filter.max_depth,
+            max_value_bytes: values.max_value_bytes,
+            max_multi_values: values.max_multi_values,
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             max_connections_per_client: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// The highest `max_filter_length` that is safe, and the default. A chain of `or`s is
+    /// parsed in a loop but is a tree as deep as it is long, and checking, evaluating and
+    /// translating a filter to SQL recurse once per level: 8 KiB of `id pr or …` is some 900
+    /// levels, near what a 2 MiB stack and SQLite's expression depth (1,000) allow.
+    pub const FILTER_LENGTH_CEILING: usize = 8192;
+    /// The highest `max_filter_depth` that is safe together with the longest filter: nesting
+    /// adds to the depth of a chain inside it.
+    pub const FILTER_DEPTH_CEILING: usize = 64;
+
+    /// The bounds on filters and PATCH paths, as the parser takes them.
+    pub fn filter(&self) -> scim::filter::Limits {
+        scim::filter::Limits {
+            max_len: self.max_filter_length,
+            max_depth: self.max_filter_depth,
+        }
+    }
+
+    /// The bounds on resource values, as validation and PATCH take them.
+    pub fn values(&self) -> scim::validate::Limits {
+        scim::validate::Limits {
+            max_value_bytes: self.max_value_bytes,
+            max_multi_values: self.max_multi_values,
         }
     }
 }

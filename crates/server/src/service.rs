@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use scim::filter::Filter;
 use scim::patch::{OpKind, Operation};
 use scim::schema::ResourceType;
-use scim::validate::{Mode, validate};
+use scim::validate::{Mode, validate_with};
 use serde_json::{Map, Value};
 use store::{Load, MemberChange, Modification, Precondition, StoreError, Stored, TenantId};
 
@@ -88,7 +88,8 @@ pub fn prepare_create(
     rt: &ResourceType,
     body: &Value,
 ) -> Result<(Value, Vec<String>), ApiError> {
-    let mut doc = validate(&ctx.state.registry, rt, body, Mode::Create)?;
+    let limits = ctx.state.limits.values();
+    let mut doc = validate_with(&ctx.state.registry, rt, body, Mode::Create, &limits)?;
     let members = if has_members(rt) {
         take_members(&mut doc)
     } else {
@@ -129,16 +130,18 @@ pub async fn replace(
     load: Load,
 ) -> Result<Stored, ApiError> {
     let registry = &ctx.state.registry;
+    let limits = ctx.state.limits.values();
     let members = has_members(rt);
     let modify = |current: &Stored| -> Result<Modification, StoreError> {
         let existing = current_doc(current);
-        let mut doc = validate(
+        let mut doc = validate_with(
             registry,
             rt,
             body,
             Mode::Replace {
                 existing: &existing,
             },
+            &limits,
         )?;
         let mut changes = Vec::new();
         if members {
@@ -192,8 +195,10 @@ pub async fn patch(
     load: Load,
 ) -> Result<Stored, ApiError> {
     let request: scim::messages::PatchRequest = scim::messages::from_value(body.clone())?;
-    request.validate()?;
-    let ops = scim::patch::parse_operations(&request)?;
+    let limits = &ctx.state.limits;
+    request.validate_with(limits.max_patch_operations)?;
+    let ops = scim::patch::parse_operations_with(&request, &limits.filter())?;
+    let values = limits.values();
     let (doc_ops, member_ops) = if has_members(rt) {
         split_member_ops(ops)
     } else {
@@ -204,7 +209,8 @@ pub async fn patch(
     let modify = |current: &Stored| -> Result<Modification, StoreError> {
         let mut doc = None;
         if !doc_ops.is_empty() {
-            let outcome = scim::patch::apply(registry, rt, &current_doc(current), &doc_ops)?;
+            let outcome =
+                scim::patch::apply_with(registry, rt, &current_doc(current), &doc_ops, &values)?;
             if outcome.changed {
                 let new = strip_id(outcome.resource);
                 if new != current.doc {

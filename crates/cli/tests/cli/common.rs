@@ -34,15 +34,21 @@ pub fn serve(db: &Path) -> Served {
 
 /// A `scimsync serve` process on the database `url` names.
 pub fn serve_database(url: &str) -> Served {
+    serve_with(url, |_| {})
+}
+
+/// [`serve_database`] with more flags or environment variables, set by `configure`.
+pub fn serve_with(url: &str, configure: impl FnOnce(&mut Command)) -> Served {
     let port = free_port();
-    let mut child = scimsync()
+    let mut command = scimsync();
+    command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--database")
         .arg(url)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut first_token = None;

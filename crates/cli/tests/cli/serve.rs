@@ -181,3 +181,119 @@ async fn tokens_never_reach_the_logs() {
         "a presented token leaked into the log"
     );
 }
+
+/// The filter, value and PATCH limits come from `scimsync serve`'s flags and environment
+/// variables, and the answers name the limit in force.
+#[tokio::test]
+async fn filter_value_and_patch_limits_are_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("limits.db");
+    let token = create_token(&db, "acme");
+    let mut s = serve_with(&format!("sqlite://{}", db.display()), |c| {
+        c.args(["--max-filter-length", "30", "--max-filter-depth", "1"])
+            .env("SCIMSYNC_MAX_VALUE_BYTES", "10")
+            .env("SCIMSYNC_MAX_MULTI_VALUES", "1")
+            .env("SCIMSYNC_MAX_PATCH_OPERATIONS", "1");
+    });
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", s.base))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let detail = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        (
+            status,
+            body["detail"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let search = |filter: &str| json!({"filter": filter});
+
+    let r = send(
+        reqwest::Method::POST,
+        "/Users/.search",
+        search("userName eq \"0123456789abcdefghij\""),
+    );
+    assert_eq!(
+        detail(r.await.unwrap()).await,
+        (
+            400,
+            "invalid filter: the filter is 34 bytes long; the limit is 30".into()
+        )
+    );
+    let r = send(
+        reqwest::Method::POST,
+        "/Users/.search",
+        search("((userName pr))"),
+    );
+    let (status, text) = detail(r.await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("deeper than 1 levels"), "{text}");
+    let r = send(
+        reqwest::Method::POST,
+        "/Users",
+        json!({"userName": "elevenbytes"}),
+    );
+    assert_eq!(
+        detail(r.await.unwrap()).await,
+        (
+            400,
+            "attribute 'userName' is 11 bytes long; the limit is 10 bytes".into()
+        )
+    );
+    let two = json!({"userName": "u", "emails": [{"value": "a@x"}, {"value": "b@x"}]});
+    let r = send(reqwest::Method::POST, "/Users", two);
+    assert_eq!(
+        detail(r.await.unwrap()).await,
+        (
+            400,
+            "attribute 'emails' has 2 values; the limit is 1".into()
+        )
+    );
+    let r = send(reqwest::Method::POST, "/Users", json!({"userName": "u"}));
+    let created: Value = r.await.unwrap().json().await.unwrap();
+    let at = format!("/Users/{}", created["id"].as_str().unwrap());
+    let ops = json!({"Operations": [
+        {"op": "replace", "path": "title", "value": "a"},
+        {"op": "replace", "path": "title", "value": "b"}
+    ]});
+    let r = send(reqwest::Method::PATCH, &at, ops);
+    assert_eq!(
+        detail(r.await.unwrap()).await,
+        (
+            413,
+            "PATCH request has 2 operations; at most 1 are accepted in one request".into()
+        )
+    );
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+}
+
+#[test]
+fn filter_limits_beyond_their_ceilings_are_refused_at_start() {
+    let out = scimsync()
+        .args(["serve", "--max-filter-depth", "65"])
+        .args(["--database", "sqlite:///nonexistent/dir/x.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value '65' for '--max-filter-depth <MAX_FILTER_DEPTH>'")
+            && err.contains("65 is not in 1..=64"),
+        "{err}"
+    );
+    let out = scimsync()
+        .args(["serve", "--database", "sqlite:///nonexistent/dir/x.db"])
+        .env("SCIMSYNC_MAX_FILTER_LENGTH", "8193")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("8193 is not in 1..=8192"), "{err}");
+}

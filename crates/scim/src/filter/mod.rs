@@ -9,7 +9,9 @@ mod eval;
 mod parse;
 
 pub use eval::{compare_values, parse_datetime};
-pub use parse::{MAX_FILTER_DEPTH, MAX_FILTER_LEN, parse_patch_path};
+pub use parse::{
+    Limits, MAX_FILTER_DEPTH, MAX_FILTER_LEN, parse_patch_path, parse_patch_path_with,
+};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,22 +21,48 @@ use super::{CompValue, CompareOp, Filter};
 use crate::error::{Error, ParseError};
 use crate::path::{AttrPath, PatchPath, check_attr_name};
 
-/// Longest filter accepted, in bytes.
+/// Longest filter accepted by default, in bytes.
 pub const MAX_FILTER_LEN: usize = 8192;
-/// Deepest nesting accepted; each `(`, `not (` and value path `[` is one level. It keeps the
-/// recursive parser, evaluator and renderer far from the end of any thread's stack.
+/// Deepest nesting accepted by default; each `(`, `not (` and value path `[` is one level. It
+/// keeps the recursive parser, evaluator and renderer far from the end of any thread's stack.
 pub const MAX_FILTER_DEPTH: usize = 32;
 
+/// Bounds on a filter's text, which a server takes from its settings. They apply to PATCH paths
+/// too, since a path's value filter is a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest filter or PATCH path, in bytes.
+    pub max_len: usize,
+    /// Deepest nesting of brackets, `not` and value paths.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_len: MAX_FILTER_LEN,
+            max_depth: MAX_FILTER_DEPTH,
+        }
+    }
+}
+
 impl Filter {
-    /// Parses a filter (the `filter` query parameter or a SearchRequest's `filter`).
+    /// Parses a filter (the `filter` query parameter or a SearchRequest's `filter`) within the
+    /// default [`Limits`].
     pub fn parse(input: &str) -> Result<Filter, Error> {
-        if input.len() > MAX_FILTER_LEN {
+        Filter::parse_with(input, &Limits::default())
+    }
+
+    /// [`Filter::parse`] within explicit limits.
+    pub fn parse_with(input: &str, limits: &Limits) -> Result<Filter, Error> {
+        if input.len() > limits.max_len {
             return Err(Error::InvalidFilter(format!(
-                "the filter is {} bytes long; the limit is {MAX_FILTER_LEN}",
-                input.len()
+                "the filter is {} bytes long; the limit is {}",
+                input.len(),
+                limits.max_len
             )));
         }
-        let mut p = Parser::new(input);
+        let mut p = Parser::new(input, limits.max_depth);
         let parsed = p.or_expr(Ctx::Top).and_then(|f| {
             p.expect_end("expected 'and', 'or' or end of input after the expression")?;
             Ok(f)
@@ -45,15 +71,24 @@ impl Filter {
     }
 }
 
-/// Parses a PATCH path: `attrPath` or `valuePath ["." subAttr]` (RFC 7644 §3.5.2).
+/// Parses a PATCH path: `attrPath` or `valuePath ["." subAttr]` (RFC 7644 §3.5.2), within the
+/// default [`Limits`].
 pub fn parse_patch_path(input: &str) -> Result<PatchPath, Error> {
-    if input.len() > MAX_FILTER_LEN {
+    parse_patch_path_with(input, &Limits::default())
+}
+
+/// [`parse_patch_path`] within explicit limits.
+pub fn parse_patch_path_with(input: &str, limits: &Limits) -> Result<PatchPath, Error> {
+    if input.len() > limits.max_len {
         return Err(Error::InvalidPath(format!(
-            "the path is {} bytes long; the limit is {MAX_FILTER_LEN}",
-            input.len()
+            "the path is {} bytes long; the limit is {}",
+            input.len(),
+            limits.max_len
         )));
     }
-    Parser::new(input).patch_path().map_err(Error::PathSyntax)
+    Parser::new(input, limits.max_depth)
+        .patch_path()
+        .map_err(Error::PathSyntax)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,16 +128,18 @@ struct Parser<'a> {
     input: &'a str,
     pos: usize,
     depth: usize,
+    max_depth: usize,
     /// Tokens lexed ahead of the parser (at most two: `not` needs to see what follows it).
     ahead: Vec<Token<'a>>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a str) -> Parser<'a> {
+    fn new(input: &'a str, max_depth: usize) -> Parser<'a> {
         Parser {
             input,
             pos: 0,
             depth: 0,
+            max_depth,
             ahead: Vec::with_capacity(2),
         }
     }
@@ -340,11 +377,12 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self, span: Range<usize>) -> Result<(), ParseError> {
         self.depth += 1;
-        if self.depth > MAX_FILTER_DEPTH {
+        if self.depth > self.max_depth {
             return Err(self.error(
                 span,
                 format!(
-                    "the filter nests deeper than {MAX_FILTER_DEPTH} levels of brackets, 'not' and value paths"
+                    "the filter nests deeper than {} levels of brackets, 'not' and value paths",
+                    self.max_depth
                 ),
             ));
         }
@@ -1127,6 +1165,53 @@ mod tests {
         // Long flat chains are not nesting.
         let chain = vec!["a pr"; 800].join(" and ");
         assert!(Filter::parse(&chain).is_ok());
+    }
+
+    #[test]
+    fn explicit_limits_replace_the_defaults() {
+        let tight = Limits {
+            max_len: 12,
+            max_depth: 1,
+        };
+        let e = |r: Result<Filter, Error>| r.unwrap_err().to_string();
+        assert_eq!(
+            e(Filter::parse_with("userName pr and title pr", &tight)),
+            "invalid filter: the filter is 24 bytes long; the limit is 12"
+        );
+        assert_eq!(
+            e(Filter::parse_with("((a pr))", &tight)),
+            "invalid filter: the filter nests deeper than 1 levels of brackets, 'not' and value \
+             paths at column 2\n  ((a pr))\n   ^"
+        );
+        assert_eq!(Filter::parse_with("(a pr)", &tight), Ok(pr("a")));
+        assert_eq!(
+            parse_patch_path_with("name.givenName", &tight)
+                .unwrap_err()
+                .to_string(),
+            "invalid path: the path is 14 bytes long; the limit is 12"
+        );
+        assert_eq!(
+            parse_patch_path_with("a[(b pr)]", &tight)
+                .unwrap_err()
+                .to_string(),
+            "invalid path: the filter nests deeper than 1 levels of brackets, 'not' and value \
+             paths at column 3\n  a[(b pr)]\n    ^"
+        );
+        // Looser limits accept what the defaults refuse.
+        let loose = Limits {
+            max_len: 2 * MAX_FILTER_LEN,
+            max_depth: 2 * MAX_FILTER_DEPTH,
+        };
+        let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LEN));
+        assert!(Filter::parse(&long).is_err());
+        assert!(Filter::parse_with(&long, &loose).is_ok());
+        let deep = format!(
+            "{}a pr{}",
+            "(".repeat(MAX_FILTER_DEPTH + 1),
+            ")".repeat(MAX_FILTER_DEPTH + 1)
+        );
+        assert!(Filter::parse(&deep).is_err());
+        assert_eq!(Filter::parse_with(&deep, &loose), Ok(pr("a")));
     }
 
     #[test]

@@ -84,7 +84,7 @@ async fn run(
     let registry = &state.registry;
     let filter = match &request.filter {
         Some(text) => {
-            let filter = Filter::parse(text)?;
+            let filter = Filter::parse_with(text, &state.limits.filter())?;
             match rt {
                 Some(rt) => filter.check(registry, rt)?,
                 None => {

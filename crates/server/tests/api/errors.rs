@@ -362,3 +362,235 @@ async fn oversized_filters_and_patches() {
         .await;
     assert_error(&e, 400, Some("invalidValue"));
 }
+
+/// The filter, value and PATCH limits are the server's settings: a server set tighter than the
+/// defaults refuses what a default server takes, on every path that parses a filter or validates
+/// a resource, and names the limit in force.
+#[tokio::test]
+async fn filter_value_and_patch_limits_are_settings() {
+    let s = TestServer::with_limits(server::Limits {
+        max_filter_length: 40,
+        max_filter_depth: 2,
+        max_value_bytes: 100,
+        max_multi_values: 2,
+        max_patch_operations: 3,
+        ..Default::default()
+    })
+    .await;
+    let default = TestServer::start().await;
+    let detail = |e: &serde_json::Value| e["detail"].as_str().unwrap_or_default().to_owned();
+    let user = |name: &str, display: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "displayName": display,
+        })
+    };
+
+    // Filter length: GET and POST .search.
+    let long = "userName eq \"abcdefghijklmnopqrstuvwxyz0123456789\"";
+    let query = "/Users?filter=userName%20eq%20%22abcdefghijklmnopqrstuvwxyz0123456789%22";
+    let (st, _) = default.send(Method::GET, query, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, e) = s.send(Method::GET, query, None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_error(&e, 400, Some("invalidFilter"));
+    assert_eq!(
+        detail(&e),
+        "invalid filter: the filter is 50 bytes long; the limit is 40"
+    );
+    let (_, e) = s
+        .send(Method::POST, "/.search", Some(json!({"filter": long})))
+        .await;
+    assert_error(&e, 400, Some("invalidFilter"));
+    assert!(detail(&e).ends_with("the limit is 40"), "{e}");
+
+    // Filter depth: three levels against a limit of two.
+    let deep = "not (((userName pr)))";
+    let (st, _) = default
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": deep})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, e) = s
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": deep})),
+        )
+        .await;
+    assert_error(&e, 400, Some("invalidFilter"));
+    assert!(
+        detail(&e).starts_with(
+            "invalid filter: the filter nests deeper than 2 levels of brackets, 'not' and value \
+             paths at column 7"
+        ),
+        "{e}"
+    );
+
+    // Value size on POST, PUT, PATCH and Bulk.
+    let (st, created) = s
+        .send(Method::POST, "/Users", Some(user("v", &"x".repeat(100))))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let at = format!("/Users/{}", id(&created));
+    let big = "x".repeat(101);
+    let (st, _) = default
+        .send(Method::POST, "/Users", Some(user("v", &big)))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let too_long = "attribute 'displayName' is 101 bytes long; the limit is 100 bytes";
+    let (_, e) = s.send(Method::POST, "/Users", Some(user("w", &big))).await;
+    assert_error(&e, 400, Some("invalidValue"));
+    assert_eq!(detail(&e), too_long);
+    let (_, e) = s.send(Method::PUT, &at, Some(user("v", &big))).await;
+    assert_error(&e, 400, Some("invalidValue"));
+    assert_eq!(detail(&e), too_long);
+    let replace = json!([{"op": "replace", "path": "displayName", "value": big}]);
+    let (_, e) = s.send(Method::PATCH, &at, Some(patch(replace))).await;
+    assert_error(&e, 400, Some("invalidValue"));
+    assert_eq!(detail(&e), too_long);
+    let (st, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "a", "data": user("w", &big)},
+                {"method": "PATCH", "path": at, "data": patch(json!([
+                    {"op": "add", "value": {"nickName": big}}
+                ]))}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["Operations"][0]["status"], json!("400"), "{r}");
+    assert_eq!(r["Operations"][0]["response"]["detail"], json!(too_long));
+    assert_eq!(r["Operations"][1]["status"], json!("400"), "{r}");
+    assert_eq!(
+        r["Operations"][1]["response"]["detail"],
+        json!("attribute 'nickName' is 101 bytes long; the limit is 100 bytes")
+    );
+
+    // Values per multi-valued attribute.
+    let mut three = user("m", "M");
+    three["emails"] = json!([{"value": "a@x"}, {"value": "b@x"}, {"value": "c@x"}]);
+    let (_, e) = s.send(Method::POST, "/Users", Some(three)).await;
+    assert_error(&e, 400, Some("invalidValue"));
+    assert_eq!(
+        detail(&e),
+        "attribute 'emails' has 3 values; the limit is 2"
+    );
+
+    // A PATCH path's value filter is held to the filter depth, alone and in Bulk.
+    let nested = json!([{"op": "remove", "path": "emails[not ((type eq \"work\"))]"}]);
+    let (_, e) = s
+        .send(Method::PATCH, &at, Some(patch(nested.clone())))
+        .await;
+    assert_error(&e, 400, Some("invalidPath"));
+    assert!(detail(&e).contains("deeper than 2 levels"), "{e}");
+    let (_, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"Operations": [
+                {"method": "PATCH", "path": at, "data": patch(nested)}
+            ]})),
+        )
+        .await;
+    assert_eq!(r["Operations"][0]["status"], json!("400"), "{r}");
+    assert_eq!(
+        r["Operations"][0]["response"]["scimType"],
+        json!("invalidPath")
+    );
+
+    // PATCH operations per request.
+    let four = json!(vec![
+        json!({"op": "replace", "path": "title", "value": "t"});
+        4
+    ]);
+    let (st, e) = s.send(Method::PATCH, &at, Some(patch(four))).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&e, 413, None);
+    assert_eq!(
+        detail(&e),
+        "PATCH request has 4 operations; at most 3 are accepted in one request"
+    );
+}
+
+/// Limits set looser than the defaults let through what the defaults refuse, PATCH included
+/// (its intermediate values are bounded by the same setting as the result).
+#[tokio::test]
+async fn limits_can_be_raised_above_the_defaults() {
+    let s = TestServer::with_limits(server::Limits {
+        max_filter_depth: 40,
+        max_value_bytes: 128 * 1024,
+        ..Default::default()
+    })
+    .await;
+    let big = "x".repeat(70 * 1024);
+    let (st, created) = s
+        .send(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "big", "displayName": big})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let at = format!("/Users/{}", id(&created));
+    let (st, u) = s
+        .send(
+            Method::PATCH,
+            &at,
+            Some(patch(
+                json!([{"op": "add", "path": "nickName", "value": big}]),
+            )),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    let filter = format!("{}userName eq \"big\"{}", "(".repeat(40), ")".repeat(40));
+    let (st, r) = s
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": filter})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["totalResults"], json!(1));
+}
+
+/// The worst filter the ceilings on the settings allow: `max_filter_depth` nested `not`s around
+/// as long a chain of `or`s as the length allows, a tree some 800 deep. It parses, checks and
+/// runs on SQLite (whose expressions may nest 1,000 deep) without exhausting a 2 MiB stack (a
+/// test thread's, and a tokio worker's), even in a debug build.
+#[tokio::test]
+async fn the_worst_filter_the_ceilings_allow_runs() {
+    let (depth, length) = (
+        server::Limits::FILTER_DEPTH_CEILING,
+        server::Limits::FILTER_LENGTH_CEILING,
+    );
+    let s = TestServer::with_limits(server::Limits {
+        max_filter_depth: depth,
+        max_filter_length: length,
+        ..Default::default()
+    })
+    .await;
+    s.create_user("deep").await;
+    let room = length - depth * "not ()".len();
+    let terms = (room + " or ".len()) / "id pr or ".len();
+    let chain = vec!["id pr"; terms].join(" or ");
+    let filter = format!("{}{chain}{}", "not (".repeat(depth), ")".repeat(depth));
+    assert!(filter.len() <= length && filter.len() > length - 9);
+    let (st, r) = s
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": filter})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["totalResults"], json!(1));
+}
