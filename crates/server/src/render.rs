@@ -5,9 +5,6 @@ use std::borrow::Cow;
 
 use scim::project::Projection;
 use scim::schema::{Attribute, ResourceType, Returned};
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use store::Stored;
 use time::format_description::well_known::Rfc3339;
@@ -149,10 +146,24 @@ pub fn resource_text(
     base: &str,
     projection: &Projection,
 ) -> String {
-    if let Some(text) = spliced(state, stored, rt, base, projection) {
-        return text;
+    let mut out = String::new();
+    write_resource(&mut out, state, stored, rt, base, projection);
+    out
+}
+
+/// [`resource_text`] appended to `out`, so a list writes every resource into one buffer.
+pub fn write_resource(
+    out: &mut String,
+    state: &AppState,
+    stored: &Stored,
+    rt: &ResourceType,
+    base: &str,
+    projection: &Projection,
+) {
+    if !splice(out, state, stored, rt, base, projection) {
+        let value = resource(state, stored, rt, base, projection);
+        out.push_str(&serde_json::to_string(&value).unwrap_or_default());
     }
-    serde_json::to_string(&resource(state, stored, rt, base, projection)).unwrap_or_default()
 }
 
 /// The stored resource with its document parsed, when the store left it as text.
@@ -169,44 +180,41 @@ fn parsed(stored: &Stored) -> Cow<'_, Stored> {
     }
 }
 
-/// The response text built around the stored text, or `None` when the default projection would
-/// change the document: it names an attribute returned `never` or `request` (such as
-/// `password`), or holds an empty extension object (which projection drops). The check is on
-/// the text, conservatively: a value that merely spells such a name takes the slow path too.
-fn spliced(
+/// Writes the response around the stored text; false (nothing written) when the default
+/// projection would change the document: it names an attribute returned `never` or `request`
+/// (such as `password`), or holds an empty extension object (which projection drops). The check
+/// is on the text, conservatively: a value that merely spells such a name takes the slow path
+/// too. Stored documents come from validation, so their keys carry the schema's spelling.
+fn splice(
+    out: &mut String,
     state: &AppState,
     stored: &Stored,
     rt: &ResourceType,
     base: &str,
     projection: &Projection,
-) -> Option<String> {
-    let raw = stored.raw.as_deref()?;
-    if !projection.is_all() || raw.contains(":{}") {
-        return None;
+) -> bool {
+    let Some(raw) = stored.raw.as_deref() else {
+        return false;
+    };
+    if !projection.is_all() || raw.contains(":{}") || names_hidden(state, rt, raw) {
+        return false;
     }
-    let hidden = hidden_names(state, rt);
-    if !hidden.is_empty() && names_any(raw, &hidden) {
-        return None;
-    }
-    let fields = serde_json::from_str::<Fields<'_>>(raw).ok()?.0;
-    let mut out = String::with_capacity(raw.len() + 512);
+    // `schemas` first, then `id`, then the rest in stored order, as the rendered form has them.
+    let Some((schemas, rest)) = split_schemas(raw) else {
+        return false;
+    };
+    out.reserve(raw.len() + 400);
     out.push_str("{\"schemas\":");
-    match fields.iter().find(|(k, _)| *k == "schemas") {
-        Some((_, v)) => out.push_str(v.get()),
-        None => out.push_str(&json!([rt.schema]).to_string()),
-    }
+    out.push_str(schemas);
     out.push_str(",\"id\":");
-    out.push_str(&Value::String(stored.id.clone()).to_string());
-    for (k, v) in fields.iter().filter(|(k, _)| *k != "schemas") {
+    push_json_str(out, &stored.id);
+    if !rest.is_empty() {
         out.push(',');
-        out.push_str(&Value::String((*k).to_owned()).to_string());
-        out.push(':');
-        out.push_str(v.get());
+        out.push_str(rest);
     }
     for (name, value) in [
         ("members", members_value(stored, base)),
         ("groups", groups_value(stored, base)),
-        ("meta", Some(meta_value(stored, rt, base))),
     ] {
         if let Some(value) = value {
             out.push_str(",\"");
@@ -215,67 +223,107 @@ fn spliced(
             out.push_str(&value.to_string());
         }
     }
-    out.push('}');
-    Some(out)
+    out.push_str(",\"meta\":{\"resourceType\":");
+    push_json_str(out, &rt.name);
+    out.push_str(",\"created\":");
+    push_json_str(out, &stored.created.format(&Rfc3339).unwrap_or_default());
+    out.push_str(",\"lastModified\":");
+    push_json_str(
+        out,
+        &stored.last_modified.format(&Rfc3339).unwrap_or_default(),
+    );
+    out.push_str(",\"location\":");
+    push_json_str(out, &location(base, rt, &stored.id));
+    out.push_str(",\"version\":");
+    push_json_str(out, &etag(stored.version));
+    out.push_str("}}");
+    true
 }
 
-/// Names (lower-cased) of every attribute and sub-attribute of the resource type whose
+/// The stored text's `schemas` array and the members after it (without the closing brace).
+/// Validation writes `schemas` first, and its URNs (from the registry) hold no `]` or escapes;
+/// a document in any other shape is rendered from its parsed form instead.
+fn split_schemas(raw: &str) -> Option<(&str, &str)> {
+    const HEAD: &str = "{\"schemas\":";
+    let after = raw.strip_prefix(HEAD)?.strip_prefix('[')?;
+    let end = after.find(']')?;
+    if after[..end].contains('\\') {
+        return None;
+    }
+    let schemas = &raw[HEAD.len()..=HEAD.len() + 1 + end];
+    let rest = after[end + 1..].strip_suffix('}')?;
+    Some((schemas, rest.strip_prefix(',').unwrap_or(rest)))
+}
+
+/// Whether `raw` has, as a quoted string, the name of an attribute of the resource type whose
 /// `returned` keeps it out of a default response.
-fn hidden_names(state: &AppState, rt: &ResourceType) -> Vec<String> {
-    fn walk(attrs: &[Attribute], out: &mut Vec<String>) {
-        for a in attrs {
-            if matches!(a.returned, Returned::Never | Returned::Request) {
-                out.push(a.name.to_ascii_lowercase());
-            }
-            walk(&a.sub_attributes, out);
-        }
+fn names_hidden(state: &AppState, rt: &ResourceType, raw: &str) -> bool {
+    fn walk(attrs: &[Attribute], raw: &str) -> bool {
+        attrs.iter().any(|a| {
+            (matches!(a.returned, Returned::Never | Returned::Request) && quoted(raw, &a.name))
+                || walk(&a.sub_attributes, raw)
+        })
     }
-    let mut out = Vec::new();
-    let schemas = std::iter::once(rt.schema.as_str())
-        .chain(rt.schema_extensions.iter().map(|e| e.schema.as_str()));
-    for urn in schemas {
-        if let Some(schema) = state.registry.schema(urn) {
-            walk(&schema.attributes, &mut out);
-        }
-    }
-    out
+    std::iter::once(rt.schema.as_str())
+        .chain(rt.schema_extensions.iter().map(|e| e.schema.as_str()))
+        .filter_map(|urn| state.registry.schema(urn))
+        .any(|schema| walk(&schema.attributes, raw))
 }
 
-/// Whether any of `names` (lower-case) appears in `text` as a quoted string, ignoring case.
-fn names_any(text: &str, names: &[String]) -> bool {
-    let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(i, b)| {
-        *b == b'"'
-            && names.iter().any(|n| {
-                let end = i + 1 + n.len();
-                end < bytes.len()
-                    && bytes[end] == b'"'
-                    && bytes[i + 1..end].eq_ignore_ascii_case(n.as_bytes())
-            })
-    })
+/// Whether `name` occurs in `text` between double quotes.
+fn quoted(text: &str, name: &str) -> bool {
+    text.match_indices(name)
+        .any(|(i, _)| text[..i].ends_with('"') && text[i + name.len()..].starts_with('"'))
 }
 
-/// The top-level members of a JSON object, each value left as its raw text. A key with an
-/// escape sequence cannot be borrowed and fails the parse, which sends the caller down the
-/// slow path.
-struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    out.push(entry);
-                }
-                Ok(Fields(out))
-            }
+/// `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
         }
-        d.deserialize_map(V)
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_like_serde_json() {
+        for s in [
+            "plain",
+            "quote \" and \\ slash",
+            "tab\tnew\nline\u{1}",
+            "é😀/",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn schemas_split_off_the_stored_text() {
+        let (s, rest) = split_schemas(r#"{"schemas":["a:b","c:d"],"userName":"x"}"#).unwrap();
+        assert_eq!((s, rest), (r#"["a:b","c:d"]"#, r#""userName":"x""#));
+        let (s, rest) = split_schemas(r#"{"schemas":["a:b"]}"#).unwrap();
+        assert_eq!((s, rest), (r#"["a:b"]"#, ""));
+        // Any other shape is rendered from the parsed document.
+        assert_eq!(split_schemas(r#"{"userName":"x","schemas":["a"]}"#), None);
+        assert_eq!(split_schemas(r#"{"schemas":["a\"]"]}"#), None);
+    }
+
+    #[test]
+    fn hidden_names_are_found_only_between_quotes() {
+        assert!(quoted(r#"{"password":"x"}"#, "password"));
+        assert!(!quoted(r#"{"title":"passwords"}"#, "password"));
+        assert!(quoted(r#"{"nickName":"password"}"#, "password"));
     }
 }

@@ -158,15 +158,12 @@ async fn run(
         .list(caller.tenant, rt.map(|r| r.id.as_str()), &query)
         .await?;
     let base = base_url(state, headers);
-    let resources: Vec<String> = page
+    let resources: Vec<(&store::Stored, &ResourceType)> = page
         .resources
         .iter()
-        .filter_map(|stored| {
-            let rt = match rt {
-                Some(rt) => rt,
-                None => registry.resource_type(&stored.kind)?,
-            };
-            Some(render::resource_text(state, stored, rt, &base, &projection))
+        .filter_map(|stored| match rt {
+            Some(rt) => Some((stored, rt)),
+            None => Some((stored, registry.resource_type(&stored.kind)?)),
         })
         .collect();
     let mut head = json!({
@@ -180,15 +177,18 @@ async fn run(
     if let Some(next) = &page.next_cursor {
         head["nextCursor"] = json!(next);
     }
-    // The resources are JSON text already (see `render::resource_text`): the envelope is
-    // serialised, then they are spliced in as its last member.
+    // The envelope is serialised, then the resources are written after it as its last member,
+    // each as JSON text (see `render::write_resource`).
     let head = head.to_string();
-    let mut body = String::with_capacity(
-        head.len() + 16 + resources.iter().map(|r| r.len() + 1).sum::<usize>(),
-    );
+    let mut body = String::with_capacity(head.len() + 2048 * resources.len());
     body.push_str(head.strip_suffix('}').unwrap_or(&head));
     body.push_str(",\"Resources\":[");
-    body.push_str(&resources.join(","));
+    for (i, (stored, rt)) in resources.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        render::write_resource(&mut body, state, stored, rt, &base, &projection);
+    }
     body.push_str("]}");
     Ok(scim_json_text(StatusCode::OK, body))
 }
