@@ -805,7 +805,13 @@ impl<'a> Listing<'a> {
             &kinds,
             plan.as_ref().and_then(|p| p.condition.as_ref()),
         );
-        let fingerprint = fingerprint(&kinds, query);
+        // Only cursors carry it; index paging (the common `filter=userName eq` lookup) skips
+        // the hash.
+        let fingerprint = if query.cursor.is_some() {
+            fingerprint(&kinds, query)
+        } else {
+            String::new()
+        };
         let cursor = match query.cursor.as_deref() {
             None => None,
             Some("") => Some(None),
