@@ -120,11 +120,15 @@ pub struct AppState {
     /// Base URL for `Location` and `meta.location` when configured; otherwise derived from the
     /// request's `Host`.
     pub base_url: Option<Arc<str>>,
+    /// Per resource type, the attribute names a default response leaves out (see
+    /// `render::write_resource`), worked out once from the registry.
+    hidden: Arc<std::collections::HashMap<String, Vec<String>>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Limits) -> AppState {
         AppState {
+            hidden: Arc::new(render::hidden_names(&registry)),
             store,
             registry,
             limits: Arc::new(limits),

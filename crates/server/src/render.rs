@@ -2,6 +2,7 @@
 //! joined in, then the `attributes`/`excludedAttributes` projection.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use scim::project::Projection;
 use scim::schema::{Attribute, ResourceType, Returned};
@@ -255,19 +256,40 @@ fn split_schemas(raw: &str) -> Option<(&str, &str)> {
     Some((schemas, rest.strip_prefix(',').unwrap_or(rest)))
 }
 
-/// Whether `raw` has, as a quoted string, the name of an attribute of the resource type whose
-/// `returned` keeps it out of a default response.
-fn names_hidden(state: &AppState, rt: &ResourceType, raw: &str) -> bool {
-    fn walk(attrs: &[Attribute], raw: &str) -> bool {
-        attrs.iter().any(|a| {
-            (matches!(a.returned, Returned::Never | Returned::Request) && quoted(raw, &a.name))
-                || walk(&a.sub_attributes, raw)
-        })
+/// Per resource type id, the names of every attribute and sub-attribute whose `returned` keeps
+/// it out of a default response.
+pub(crate) fn hidden_names(registry: &scim::Registry) -> HashMap<String, Vec<String>> {
+    fn walk(attrs: &[Attribute], out: &mut Vec<String>) {
+        for a in attrs {
+            if matches!(a.returned, Returned::Never | Returned::Request) {
+                out.push(a.name.clone());
+            }
+            walk(&a.sub_attributes, out);
+        }
     }
-    std::iter::once(rt.schema.as_str())
-        .chain(rt.schema_extensions.iter().map(|e| e.schema.as_str()))
-        .filter_map(|urn| state.registry.schema(urn))
-        .any(|schema| walk(&schema.attributes, raw))
+    registry
+        .resource_types()
+        .iter()
+        .map(|rt| {
+            let mut names = Vec::new();
+            let urns = std::iter::once(rt.schema.as_str())
+                .chain(rt.schema_extensions.iter().map(|e| e.schema.as_str()));
+            for schema in urns.filter_map(|urn| registry.schema(urn)) {
+                walk(&schema.attributes, &mut names);
+            }
+            (rt.id.clone(), names)
+        })
+        .collect()
+}
+
+/// Whether `raw` has, as a quoted string, the name of an attribute of the resource type whose
+/// `returned` keeps it out of a default response. A type the state does not know is assumed to
+/// have some.
+fn names_hidden(state: &AppState, rt: &ResourceType, raw: &str) -> bool {
+    match state.hidden.get(&rt.id) {
+        Some(names) => names.iter().any(|n| quoted(raw, n)),
+        None => true,
+    }
 }
 
 /// Whether `name` occurs in `text` between double quotes.
