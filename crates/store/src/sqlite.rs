@@ -1232,24 +1232,36 @@ fn modify_in(
                 let text = serde_json::to_string(&doc).map_err(|e| {
                     StoreError::Database(format!("document does not serialise: {e}"))
                 })?;
-                conn.prepare_cached(
-                    "UPDATE resources SET doc = ?, external_id = ?, name_lc = ?, \
-                     display_lc = ?, display = ?, active = ?, version = ?, last_modified = ? \
-                     WHERE pk = ?",
-                )?
-                .execute(params![
-                    text,
-                    ix.external_id,
-                    ix.name_lc(),
-                    ix.display_lc,
-                    ix.name,
-                    ix.active,
-                    current.version,
-                    now,
-                    pk
-                ])
-                .map_err(|e| write_error(e, kind, &ix))?;
+                // Only the indexed columns that changed are assigned: SQLite rewrites the
+                // entries of every index whose columns an UPDATE names, and a PATCH of `title`
+                // then touches one index (`last_modified`) instead of seven.
                 let old = Indexed::of(kind, &current.doc);
+                let mut sql =
+                    String::from("UPDATE resources SET doc = ?, version = ?, last_modified = ?");
+                let mut binds: Vec<Box<dyn ToSql>> =
+                    vec![Box::new(text), Box::new(current.version), Box::new(now)];
+                if old.external_id != ix.external_id {
+                    sql.push_str(", external_id = ?");
+                    binds.push(Box::new(ix.external_id.clone()));
+                }
+                if old.name != ix.name {
+                    sql.push_str(", name_lc = ?, display = ?");
+                    binds.push(Box::new(ix.name_lc()));
+                    binds.push(Box::new(ix.name.clone()));
+                }
+                if old.display_lc != ix.display_lc {
+                    sql.push_str(", display_lc = ?");
+                    binds.push(Box::new(ix.display_lc.clone()));
+                }
+                if old.active != ix.active {
+                    sql.push_str(", active = ?");
+                    binds.push(Box::new(ix.active));
+                }
+                sql.push_str(" WHERE pk = ?");
+                binds.push(Box::new(pk));
+                conn.prepare_cached(&sql)?
+                    .execute(rusqlite::params_from_iter(binds.iter()))
+                    .map_err(|e| write_error(e, kind, &ix))?;
                 if old.emails != ix.emails {
                     conn.prepare_cached("DELETE FROM emails WHERE resource = ?")?
                         .execute([pk])?;

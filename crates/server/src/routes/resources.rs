@@ -168,7 +168,9 @@ async fn create(
     };
     let mut stored = service::create(ctx, &rt, &body).await?;
     let load = load_for(&state, &rt, &projection);
-    if load.groups || (load.members && stored.members.is_none()) {
+    // The store answers a create with what it wrote, memberships included (a new user is in no
+    // group yet); only what it left out is read back.
+    if (load.groups && stored.groups.is_none()) || (load.members && stored.members.is_none()) {
         stored = service::get(ctx, &rt, &stored.id, load).await?;
     }
     let base = base_url(&state, &headers);
