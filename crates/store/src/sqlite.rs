@@ -34,6 +34,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -102,7 +103,9 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     synchronous_full: bool,
-    writer: Mutex<Connection>,
+    writer: Mutex<WriterState>,
+    /// Writers waiting for `writer`; see [`Inner::write`].
+    waiting: AtomicUsize,
     idle_readers: Mutex<Vec<Connection>>,
     max_idle_readers: usize,
     kinds: Kinds,
@@ -223,7 +226,11 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 synchronous_full: options.synchronous_full,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(WriterState {
+                    conn: writer,
+                    batch: None,
+                }),
+                waiting: AtomicUsize::new(0),
                 idle_readers: Mutex::new(vec![first_reader]),
                 max_idle_readers: options.readers.max(1) as usize,
                 kinds: Kinds(registry),
@@ -233,6 +240,27 @@ impl SqliteStore {
             }),
         })
     }
+}
+
+/// Writes sharing one transaction at most (see [`Inner::write`]).
+const MAX_BATCH: usize = 64;
+
+/// The writer connection and the batch of writes its open transaction holds, if any.
+struct WriterState {
+    conn: Connection,
+    /// The open batch's outcome, sent once it commits (or fails), and its size so far.
+    batch: Option<(BatchDone, usize)>,
+}
+
+type BatchDone = tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>;
+
+/// A write's outcome, and whether the caller must wait for its batch's commit first.
+enum Written<T> {
+    Committed(Result<T>),
+    Pending(
+        Result<T>,
+        tokio::sync::watch::Receiver<Option<std::result::Result<(), String>>>,
+    ),
 }
 
 /// A read-only connection, back to the idle list when dropped.
@@ -294,23 +322,94 @@ impl Inner {
         })
     }
 
-    /// Runs `f` in one write transaction on the writer connection: committed when `f` returns
-    /// `Ok`, rolled back otherwise.
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = lock(&self.writer);
-        if !conn.is_autocommit() {
-            // Left open by a panic inside an earlier write: nothing of it was acknowledged.
-            conn.execute_batch("ROLLBACK")?;
+    /// Runs `f` as one atomic write: its changes are kept when it returns `Ok`, undone
+    /// otherwise, and the call returns once they are committed.
+    ///
+    /// Group commit: writes arriving while the writer connection is busy share one transaction.
+    /// Each runs alone under a savepoint (a failing write is rolled back to it and the others
+    /// are untouched); a writer that sees another waiting for the connection leaves the
+    /// transaction open for it and waits for the commit, and the last of the batch (or the
+    /// `MAX_BATCH`th) commits for all. One commit then writes each page the batch dirtied once
+    /// (index tails, the change feed, the counts) instead of once per write. No write is
+    /// acknowledged before its commit, and a failed commit fails every write of its batch.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send,
+        T: Send,
+    {
+        match self.write_now(f) {
+            Written::Committed(out) => out,
+            Written::Pending(out, mut done) => {
+                let result = match done.wait_for(Option::is_some).await {
+                    Ok(r) => r.clone().unwrap_or(Ok(())),
+                    Err(_) => Err("the writer stopped before committing".to_owned()),
+                };
+                result.map_err(StoreError::Database)?;
+                out
+            }
         }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let out = f(&conn).and_then(|v| {
-            conn.execute_batch("COMMIT")?;
-            Ok(v)
+    }
+
+    fn write_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Written<T> {
+        self.waiting.fetch_add(1, AtomicOrdering::SeqCst);
+        let mut w = self.writer.lock().unwrap_or_else(|poisoned| {
+            let mut w = poisoned.into_inner();
+            // A write panicked half-way: its batch is undone and its members told.
+            if !w.conn.is_autocommit() {
+                let _ = w.conn.execute_batch("ROLLBACK");
+            }
+            if let Some((done, _)) = w.batch.take() {
+                let _ = done.send(Some(Err("a write in the same batch failed".into())));
+            }
+            self.writer.clear_poison();
+            w
         });
-        if out.is_err() && !conn.is_autocommit() {
-            conn.execute_batch("ROLLBACK")?;
+        self.waiting.fetch_sub(1, AtomicOrdering::SeqCst);
+        if w.batch.is_none() {
+            if let Err(e) = w.conn.execute_batch("BEGIN IMMEDIATE") {
+                return Written::Committed(Err(e.into()));
+            }
+            w.batch = Some((tokio::sync::watch::Sender::new(None), 0));
         }
-        out
+        let out = match w.conn.execute_batch("SAVEPOINT w") {
+            Ok(()) => {
+                let out = f(&w.conn);
+                let end = if out.is_ok() {
+                    "RELEASE w"
+                } else {
+                    "ROLLBACK TO w; RELEASE w"
+                };
+                w.conn
+                    .execute_batch(end)
+                    .map_err(StoreError::from)
+                    .and(Ok(out))
+            }
+            Err(e) => Err(e.into()),
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // The savepoint itself failed: the batch cannot be trusted, undo all of it.
+                let _ = w.conn.execute_batch("ROLLBACK");
+                if let Some((done, _)) = w.batch.take() {
+                    let _ = done.send(Some(Err(e.to_string())));
+                }
+                return Written::Committed(Err(e));
+            }
+        };
+        let (done, n) = w.batch.as_mut().expect("a batch is open");
+        *n += 1;
+        if *n < MAX_BATCH && self.waiting.load(AtomicOrdering::SeqCst) > 0 {
+            return Written::Pending(out, done.subscribe());
+        }
+        let (done, _) = w.batch.take().expect("a batch is open");
+        let committed = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() && !w.conn.is_autocommit() {
+            let _ = w.conn.execute_batch("ROLLBACK");
+        }
+        let _ = done.send(Some(committed.clone()));
+        drop(w);
+        Written::Committed(committed.map_err(StoreError::Database).and(out))
     }
 
     fn changed(&self) {
@@ -812,23 +911,26 @@ fn point_lookup(filter: &scim::Filter) -> bool {
 impl Store for SqliteStore {
     async fn ensure_tenant(&self, name: &str) -> Result<(Tenant, bool)> {
         let now = self.inner.now_ms();
-        let (id, created) = self.inner.write(|conn| {
-            let inserted: Option<i64> = conn
-                .prepare_cached(
-                    "INSERT INTO tenants (name, created) VALUES (?, ?) \
+        let (id, created) = self
+            .inner
+            .write(|conn| {
+                let inserted: Option<i64> = conn
+                    .prepare_cached(
+                        "INSERT INTO tenants (name, created) VALUES (?, ?) \
                      ON CONFLICT (name) DO NOTHING RETURNING id",
-                )?
-                .query_row(params![name, now], |r| r.get(0))
-                .optional()?;
-            Ok(match inserted {
-                Some(id) => (id, true),
-                None => (
-                    conn.prepare_cached("SELECT id FROM tenants WHERE name = ?")?
-                        .query_row([name], |r| r.get(0))?,
-                    false,
-                ),
+                    )?
+                    .query_row(params![name, now], |r| r.get(0))
+                    .optional()?;
+                Ok(match inserted {
+                    Some(id) => (id, true),
+                    None => (
+                        conn.prepare_cached("SELECT id FROM tenants WHERE name = ?")?
+                            .query_row([name], |r| r.get(0))?,
+                        false,
+                    ),
+                })
             })
-        })?;
+            .await?;
         Ok((
             Tenant {
                 id: TenantId(id),
@@ -871,24 +973,27 @@ impl Store for SqliteStore {
     ) -> Result<TokenInfo> {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let now = self.inner.now_ms();
-        let tenant_name = self.inner.write(|conn| {
-            let tenant_name: Option<String> = conn
-                .prepare_cached("SELECT name FROM tenants WHERE id = ?")?
-                .query_row([tenant.0], |r| r.get(0))
-                .optional()?;
-            let Some(tenant_name) = tenant_name else {
-                return Err(StoreError::Database(format!(
-                    "tenant {} does not exist",
-                    tenant.0
-                )));
-            };
-            conn.prepare_cached(
-                "INSERT INTO tokens (id, tenant, hash, label, created, revoked) \
+        let tenant_name = self
+            .inner
+            .write(|conn| {
+                let tenant_name: Option<String> = conn
+                    .prepare_cached("SELECT name FROM tenants WHERE id = ?")?
+                    .query_row([tenant.0], |r| r.get(0))
+                    .optional()?;
+                let Some(tenant_name) = tenant_name else {
+                    return Err(StoreError::Database(format!(
+                        "tenant {} does not exist",
+                        tenant.0
+                    )));
+                };
+                conn.prepare_cached(
+                    "INSERT INTO tokens (id, tenant, hash, label, created, revoked) \
                  VALUES (?, ?, ?, ?, ?, 0)",
-            )?
-            .execute(params![id, tenant.0, &hash[..], label, now])?;
-            Ok(tenant_name)
-        })?;
+                )?
+                .execute(params![id, tenant.0, &hash[..], label, now])?;
+                Ok(tenant_name)
+            })
+            .await?;
         Ok(TokenInfo {
             id,
             tenant: tenant_name,
@@ -928,11 +1033,14 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str) -> Result<bool> {
-        let done = self.inner.write(|conn| {
-            Ok(conn
-                .prepare_cached("UPDATE tokens SET revoked = 1 WHERE id = ?")?
-                .execute([id])?)
-        })?;
+        let done = self
+            .inner
+            .write(|conn| {
+                Ok(conn
+                    .prepare_cached("UPDATE tokens SET revoked = 1 WHERE id = ?")?
+                    .execute([id])?)
+            })
+            .await?;
         Ok(done > 0)
     }
 
@@ -976,7 +1084,8 @@ impl Store for SqliteStore {
         let now = self.inner.now_ms();
         let stored = self
             .inner
-            .write(|conn| insert_resource(conn, tenant, &kind, doc, &members, now))?;
+            .write(|conn| insert_resource(conn, tenant, &kind, doc, &members, now))
+            .await?;
         self.inner.changed();
         Ok(stored)
     }
@@ -993,27 +1102,30 @@ impl Store for SqliteStore {
         max_errors: Option<usize>,
     ) -> Result<Vec<Result<Stored>>> {
         let kind = self.inner.kinds.known_kind(kind)?;
-        let out = self.inner.write(|conn| {
-            let mut out = Vec::with_capacity(items.len());
-            let mut errors = 0;
-            for (doc, members) in items {
-                if max_errors.is_some_and(|max| errors >= max) {
-                    break;
-                }
-                let now = self.inner.now_ms();
-                match insert_resource(conn, tenant, &kind, doc, &members, now) {
-                    Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => {
-                        return Err(e);
+        let out = self
+            .inner
+            .write(|conn| {
+                let mut out = Vec::with_capacity(items.len());
+                let mut errors = 0;
+                for (doc, members) in items {
+                    if max_errors.is_some_and(|max| errors >= max) {
+                        break;
                     }
-                    Err(e) => {
-                        errors += 1;
-                        out.push(Err(e));
+                    let now = self.inner.now_ms();
+                    match insert_resource(conn, tenant, &kind, doc, &members, now) {
+                        Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => {
+                            return Err(e);
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            out.push(Err(e));
+                        }
+                        Ok(s) => out.push(Ok(s)),
                     }
-                    Ok(s) => out.push(Ok(s)),
                 }
-            }
-            Ok(out)
-        })?;
+                Ok(out)
+            })
+            .await?;
         if out.iter().any(Result::is_ok) {
             self.inner.changed();
         }
@@ -1055,7 +1167,8 @@ impl Store for SqliteStore {
         let now = self.inner.now_ms();
         let (current, changed) = self
             .inner
-            .write(|conn| modify_in(conn, tenant, &kind, id, precondition, load, modify, now))?;
+            .write(|conn| modify_in(conn, tenant, &kind, id, precondition, load, modify, now))
+            .await?;
         if changed {
             self.inner.changed();
         }
@@ -1074,26 +1187,28 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let kind = self.inner.kinds.known_kind(kind)?;
         let now = self.inner.now_ms();
-        self.inner.write(|conn| {
-            let Some(row) = fetch_row(conn, tenant, &kind, id)? else {
-                return Err(StoreError::NotFound {
-                    kind: kind.clone(),
-                    id: id.to_owned(),
-                });
-            };
-            check(precondition, row.version)?;
-            // Each group that loses the resource as a member gets a new version (the update
-            // trigger records it); memberships in both directions and email index rows then go
-            // by ON DELETE CASCADE, and the delete trigger records the deletion.
-            conn.prepare_cached(
-                "UPDATE resources SET version = version + 1, last_modified = ? \
+        self.inner
+            .write(|conn| {
+                let Some(row) = fetch_row(conn, tenant, &kind, id)? else {
+                    return Err(StoreError::NotFound {
+                        kind: kind.clone(),
+                        id: id.to_owned(),
+                    });
+                };
+                check(precondition, row.version)?;
+                // Each group that loses the resource as a member gets a new version (the update
+                // trigger records it); memberships in both directions and email index rows then go
+                // by ON DELETE CASCADE, and the delete trigger records the deletion.
+                conn.prepare_cached(
+                    "UPDATE resources SET version = version + 1, last_modified = ? \
                  WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
-            )?
-            .execute(params![now, row.pk])?;
-            conn.prepare_cached("DELETE FROM resources WHERE pk = ?")?
-                .execute([row.pk])?;
-            Ok(())
-        })?;
+                )?
+                .execute(params![now, row.pk])?;
+                conn.prepare_cached("DELETE FROM resources WHERE pk = ?")?
+                    .execute([row.pk])?;
+                Ok(())
+            })
+            .await?;
         self.inner.changed();
         Ok(())
     }

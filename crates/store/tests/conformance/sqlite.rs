@@ -94,3 +94,58 @@ async fn paths_are_file_names_not_urls() {
     s.ping().await.unwrap();
     assert!(path.exists());
 }
+
+/// Concurrent writes share transactions (group commit): every write acknowledged is committed
+/// (a second store on the file sees it), and a write that fails inside a shared transaction
+/// (a taken userName) leaves the others of its batch alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_are_committed_when_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let path = path.to_str().unwrap().to_owned();
+    let s = Arc::new(SqliteStore::open(&path, registry()).await.unwrap());
+    let t = s.ensure_tenant("acme").await.unwrap().0.id;
+    // Another store on the file reads through connections of its own: what it sees is committed.
+    let other = Arc::new(SqliteStore::open(&path, registry()).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = Arc::clone(&s);
+        let other = Arc::clone(&other);
+        // Every tenth name is taken twice.
+        let name = if i % 10 == 0 {
+            format!("dup{i}")
+        } else {
+            format!("u{i}")
+        };
+        let twice = i % 10 == 0;
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..(1 + usize::from(twice)) {
+                let r = s.create(t, "User", user(&name), vec![]).await;
+                if let Ok(stored) = &r {
+                    let seen = other.get(t, "User", &stored.id, Load::default()).await;
+                    assert!(
+                        seen.unwrap().is_some(),
+                        "{} was acknowledged before it was committed",
+                        stored.id
+                    );
+                }
+                ids.push(r);
+            }
+            ids
+        }));
+    }
+    let mut created = Vec::new();
+    let mut taken = 0;
+    for task in tasks {
+        for r in task.await.unwrap() {
+            match r {
+                Ok(stored) => created.push(stored.id),
+                Err(StoreError::Uniqueness(_)) => taken += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    assert_eq!((created.len(), taken), (200, 20));
+    assert_eq!(other.changes(t, 0, 1000).await.unwrap().len(), 200);
+}
