@@ -45,7 +45,9 @@ pub fn lookup<'a>(record: &'a Record, name: &str) -> Option<&'a Json> {
     if let Some(v) = scim::path::get_ci(record, name) {
         return Some(v);
     }
-    if name.len() > 4 && name[..4].eq_ignore_ascii_case("urn:") {
+    // Bytes, not `name[..4]`: the fourth byte may fall inside a multi-byte character (found by
+    // the `mapping_expr` fuzz target: `[ma$ܤr]`).
+    if name.len() > 4 && name.as_bytes()[..4].eq_ignore_ascii_case(b"urn:") {
         let i = name.rfind(':')?;
         let ext = scim::path::get_ci(record, &name[..i])?.as_object()?;
         return lookup(ext, &name[i + 1..]);
@@ -910,6 +912,10 @@ mod tests {
             Some(&json!("7"))
         );
         assert_eq!(lookup(rec, "name.familyName"), None);
+        // A multi-byte character across the fourth byte (the `mapping_expr` fuzz finding kept
+        // in fuzz/regressions/mapping_expr/).
+        assert_eq!(lookup(rec, "ma$\u{724}r"), None);
+        assert_eq!(lookup(rec, "urn\u{e9}:x"), None);
     }
 
     #[test]
