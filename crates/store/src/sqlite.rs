@@ -70,7 +70,8 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteOptions {
     /// `synchronous=FULL`: survive power loss too, at one fsync per write (see the module docs).
     pub synchronous_full: bool,
-    /// Idle read-only connections kept open. Reads never wait for a connection: one is opened
+    /// Idle read-only connections kept open, and lists that may read many rows (anything but
+    /// an indexed lookup) running at once. A lookup never waits for a connection: one is opened
     /// when none is idle, and kept if fewer than this many are.
     pub readers: u32,
     pub clock: Clock,
@@ -112,6 +113,10 @@ struct Inner {
     clock: Clock,
     /// Bumped after each commit that appended to the change feed.
     feed: tokio::sync::watch::Sender<u64>,
+    /// Lists running on the blocking pool at once. Each holds a reader connection, and each
+    /// connection its own page cache (16 MiB): 32 clients paging at once held 32 of them and
+    /// the server's memory tripled.
+    heavy_reads: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -236,6 +241,7 @@ impl SqliteStore {
                 kinds: Kinds(registry),
                 clock: options.clock,
                 feed: tokio::sync::watch::Sender::new(0),
+                heavy_reads: tokio::sync::Semaphore::new(options.readers.max(1) as usize),
                 path,
             }),
         })
@@ -1221,10 +1227,16 @@ impl Store for SqliteStore {
             let mut conn = self.inner.reader()?;
             return list_on(&mut conn, &listing).await;
         }
+        let permit = self
+            .inner
+            .heavy_reads
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Database(format!("the store is closing: {e}")))?;
         let inner = Arc::clone(&self.inner);
         let kind = kind.map(str::to_owned);
         let query = query.clone();
-        tokio::task::spawn_blocking(move || {
+        let page = tokio::task::spawn_blocking(move || {
             let listing = Listing::new(
                 &inner.kinds,
                 tenant,
@@ -1238,7 +1250,9 @@ impl Store for SqliteStore {
             futures::executor::block_on(list_on(&mut conn, &listing))
         })
         .await
-        .map_err(|e| StoreError::Database(format!("a list query did not finish: {e}")))?
+        .map_err(|e| StoreError::Database(format!("a list query did not finish: {e}")))?;
+        drop(permit);
+        page
     }
 
     async fn changes(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Change>> {
