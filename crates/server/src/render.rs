@@ -301,6 +301,12 @@ fn quoted(text: &str, name: &str) -> bool {
 /// `s` as a JSON string.
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Ids, names, times and URLs rarely need escaping: copied whole when they do not.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
