@@ -7,6 +7,7 @@
 //! [`MemberChange`] deltas; everything else goes through the protocol crate's PATCH engine.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use scim::filter::Filter;
 use scim::patch::{OpKind, Operation};
@@ -129,15 +130,16 @@ pub async fn replace(
     precondition: Precondition,
     load: Load,
 ) -> Result<Stored, ApiError> {
-    let registry = &ctx.state.registry;
+    let registry = Arc::clone(&ctx.state.registry);
     let limits = ctx.state.limits.values();
     let members = has_members(rt);
-    let modify = |current: &Stored| -> Result<Modification, StoreError> {
+    let (rt_owned, body) = (rt.clone(), body.clone());
+    let modify = move |current: &Stored| -> Result<Modification, StoreError> {
         let existing = current_doc(current);
         let mut doc = validate_with(
-            registry,
-            rt,
-            body,
+            &registry,
+            &rt_owned,
+            &body,
             Mode::Replace {
                 existing: &existing,
             },
@@ -180,7 +182,7 @@ pub async fn replace(
     };
     ctx.state
         .store
-        .modify(ctx.tenant, &rt.id, id, precondition, load, &modify)
+        .modify(ctx.tenant, &rt.id, id, precondition, load, Box::new(modify))
         .await
         .map_err(|e| map_missing(rt, id, e))
 }
@@ -205,8 +207,10 @@ pub async fn patch(
         (ops, Vec::new())
     };
     let needs_members = member_ops.iter().any(MemberOpResult::needs_current);
-    let registry = &ctx.state.registry;
-    let modify = |current: &Stored| -> Result<Modification, StoreError> {
+    let registry = Arc::clone(&ctx.state.registry);
+    let rt_owned = rt.clone();
+    let modify = move |current: &Stored| -> Result<Modification, StoreError> {
+        let (registry, rt) = (&*registry, &rt_owned);
         let mut doc = None;
         if !doc_ops.is_empty() {
             let outcome =
@@ -232,7 +236,7 @@ pub async fn patch(
     };
     ctx.state
         .store
-        .modify(ctx.tenant, &rt.id, id, precondition, load, &modify)
+        .modify(ctx.tenant, &rt.id, id, precondition, load, Box::new(modify))
         .await
         .map_err(|e| map_missing(rt, id, e))
 }

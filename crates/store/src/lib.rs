@@ -142,8 +142,9 @@ pub struct Modification {
 }
 
 /// The computation of a [`Modification`] from the current state, run inside the write
-/// transaction so that read-modify-write is atomic without retries.
-pub type Modify<'a> = dyn Fn(&Stored) -> Result<Modification, StoreError> + Send + Sync + 'a;
+/// transaction so that read-modify-write is atomic without retries. It owns what it needs: the
+/// SQLite backend runs it on its writer thread, which may outlive a cancelled request.
+pub type Modify = Box<dyn Fn(&Stored) -> Result<Modification, StoreError> + Send + Sync>;
 
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -312,7 +313,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: &str,
         precondition: Precondition,
         load: Load,
-        modify: &Modify<'_>,
+        modify: Modify,
     ) -> Result<Stored>;
     /// Deletes a resource and its memberships (in both directions).
     async fn delete(

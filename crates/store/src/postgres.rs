@@ -39,7 +39,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 use sqlx::{ConnectOptions, Row};
 use time::OffsetDateTime;
 
-use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, write_error};
+use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, new_id, write_error};
 use crate::list::{Conn, Key, Listing};
 use crate::plan::{Bind, Dialect};
 use crate::{
@@ -592,7 +592,7 @@ async fn insert_resource(
     let ix = Indexed::of(kind, &doc);
     let text = serde_json::to_string(&doc)
         .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
     let pk: Option<i64> = sqlx::query_scalar(
         "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
          display, active, created, last_modified, doc) \
@@ -703,7 +703,7 @@ async fn insert_batch(
         rows.push((
             out.len(),
             Row {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: new_id(),
                 ix,
                 text,
                 doc,
@@ -1202,7 +1202,7 @@ impl Store for PostgresStore {
         id: &str,
         precondition: Precondition,
         load: Load,
-        modify: &Modify<'_>,
+        modify: Modify,
     ) -> Result<Stored> {
         let kind = self.kinds.known_kind(kind)?;
         let mut tx = self.write().await?;

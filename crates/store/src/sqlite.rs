@@ -7,11 +7,13 @@
 //! server's CPU went to waking threads). Every call is bounded by an index lookup except a list
 //! that SQL cannot narrow; those run on tokio's blocking pool instead (see [`SqliteStore::list`]).
 //!
-//! One writer connection behind a mutex serialises every write (`BEGIN IMMEDIATE`, so a write
-//! transaction takes the database lock up front and a concurrent writer in another process, such
-//! as `scimsync token create`, waits on `busy_timeout` instead of failing half-way); read-only
+//! Writes are the exception: one thread owns the writer connection and runs every write, in
+//! batches that share a commit (see [`writer`]). Its transactions are `BEGIN IMMEDIATE`, so a
+//! write takes the database lock up front and a concurrent writer in another process, such as
+//! `scimsync token create`, waits on `busy_timeout` instead of failing half-way. Read-only
 //! connections, taken from a small pool, serve reads concurrently, which WAL allows without
-//! blocking the writer.
+//! blocking the writer, and a third thread copies the WAL into the database (see
+//! [`checkpoints`]).
 //!
 //! Durability: WAL with `synchronous=NORMAL` by default. A commit returns once its frames are
 //! written to the WAL file with `write(2)`, i.e. handed to the kernel; a killed process (SIGKILL,
@@ -34,7 +36,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, taken};
+use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, new_id, taken};
 use crate::list::{Conn, Key, Listing};
 use crate::plan::{Bind, Dialect};
 use crate::{
@@ -104,9 +105,8 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     synchronous_full: bool,
-    writer: Mutex<WriterState>,
-    /// Writers waiting for `writer`; see [`Inner::write`].
-    waiting: AtomicUsize,
+    /// Feeds the writer thread (see [`writer`]).
+    jobs: std::sync::mpsc::Sender<Job>,
     idle_readers: Mutex<Vec<Connection>>,
     max_idle_readers: usize,
     kinds: Kinds,
@@ -215,27 +215,30 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore> {
         let path = PathBuf::from(path);
-        let mut writer = connect(&path, false, options.synchronous_full)?;
+        let mut conn = connect(&path, false, options.synchronous_full)?;
         // WAL is a property of the file: set once, kept by every later connection. The writer
         // lives as long as the store, so the WAL's shared-memory file does too, which read-only
         // connections cannot create themselves.
-        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database(format!(
                 "{} cannot use write-ahead logging (journal mode stayed {mode})",
                 path.display()
             )));
         }
-        migrate(&mut writer)?;
+        migrate(&mut conn)?;
+        // The checkpoint thread moves the WAL into the database; the writer does it itself only
+        // if the WAL grows past the backstop (see `checkpoints`).
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        let jobs = writer(
+            conn,
+            checkpoints(connect(&path, false, options.synchronous_full)?)?,
+        )?;
         let first_reader = connect(&path, true, options.synchronous_full)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 synchronous_full: options.synchronous_full,
-                writer: Mutex::new(WriterState {
-                    conn: writer,
-                    batch: None,
-                }),
-                waiting: AtomicUsize::new(0),
+                jobs,
                 idle_readers: Mutex::new(vec![first_reader]),
                 max_idle_readers: options.readers.max(1) as usize,
                 kinds: Kinds(registry),
@@ -248,25 +251,129 @@ impl SqliteStore {
     }
 }
 
-/// Writes sharing one transaction at most (see [`Inner::write`]).
-const MAX_BATCH: usize = 64;
+/// WAL pages past which the writer checkpoints itself after a commit. The checkpoint thread
+/// normally keeps the WAL far below this; under writes without pause its passive checkpoints
+/// never find the log fully copied (the writer appends meanwhile), so the log could not restart
+/// from its beginning and would grow. The writer's own checkpoint, with the write lock held,
+/// completes and lets it restart; most of its pages are already copied by then.
+const WAL_BACKSTOP_PAGES: i64 = 16_384;
 
-/// The writer connection and the batch of writes its open transaction holds, if any.
-struct WriterState {
-    conn: Connection,
-    /// The open batch's outcome, sent once it commits (or fails), and its size so far.
-    batch: Option<(BatchDone, usize)>,
+/// How long the checkpoint thread lets commits accumulate before copying them into the
+/// database: a page rewritten by many commits meanwhile (index tails, the counts, the change
+/// feed) is copied once.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+
+/// Starts the thread that checkpoints the WAL on its own connection, and returns the channel
+/// that wakes it.
+///
+/// SQLite's default is for the committing connection to checkpoint once the WAL holds 1,000
+/// pages, inside the commit: copying the pages and two fsyncs then sat inside the single
+/// writer's critical section, and were a fifth of the CPU of a create. A passive checkpoint on
+/// another connection blocks neither the writer nor readers. The thread ends with the store,
+/// when the channel's sender is dropped.
+fn checkpoints(conn: Connection) -> Result<std::sync::mpsc::SyncSender<()>> {
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                std::thread::sleep(CHECKPOINT_DELAY);
+                while rx.try_recv().is_ok() {}
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(tx)
 }
 
-type BatchDone = tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>;
+/// Writes sharing one transaction at most (see [`writer`]).
+const MAX_BATCH: usize = 64;
 
-/// A write's outcome, and whether the caller must wait for its batch's commit first.
-enum Written<T> {
-    Committed(Result<T>),
-    Pending(
-        Result<T>,
-        tokio::sync::watch::Receiver<Option<std::result::Result<(), String>>>,
-    ),
+/// A write as the writer thread runs it: given the connection, it writes under the savepoint the
+/// thread opened and says whether to keep its changes; given none, the write cannot run (the
+/// transaction could not start) and it reports the error. Either way it returns what delivers
+/// its outcome to the caller once the batch's commit is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Deliver) + Send>;
+type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
+/// Starts the thread that owns the writer connection and runs every write, and returns the
+/// channel that feeds it.
+///
+/// Group commit: the thread opens a transaction for the first write waiting, runs it under a
+/// savepoint (a failing write is rolled back to it and the others are untouched), then runs each
+/// write that arrived meanwhile the same way, up to `MAX_BATCH`, and commits once for all. One
+/// commit then writes each page the batch dirtied once (index tails, the change feed, the
+/// counts) instead of once per write. A write is acknowledged only after its batch committed,
+/// and a failed commit fails every write of the batch.
+///
+/// A thread rather than a mutex the request tasks take in turn: a tokio worker waiting for the
+/// mutex stalls every connection it serves, and a request cancelled while its batch is open
+/// (the client went away) cannot leave the batch uncommitted. A cancelled request's write still
+/// runs and commits; only its answer is dropped.
+fn writer(
+    conn: Connection,
+    checkpoint: std::sync::mpsc::SyncSender<()>,
+) -> Result<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                    first(None).1(Err(e.to_string()));
+                    continue;
+                }
+                let mut delivers: Vec<Deliver> = Vec::new();
+                let mut broken = None;
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+                        delivers.push(job(None).1);
+                        broken = Some(e.to_string());
+                        break;
+                    }
+                    // A panicking write is undone like a failed one; its caller, whose answer
+                    // channel the unwinding dropped, gets an error, and the thread lives on.
+                    let ran =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(&conn))));
+                    let (keep, deliver) = match ran {
+                        Ok((keep, deliver)) => (keep, Some(deliver)),
+                        Err(_) => (false, None),
+                    };
+                    let end = if keep {
+                        "RELEASE w"
+                    } else {
+                        "ROLLBACK TO w; RELEASE w"
+                    };
+                    delivers.extend(deliver);
+                    if let Err(e) = conn.execute_batch(end) {
+                        broken = Some(e.to_string());
+                        break;
+                    }
+                    if delivers.len() < MAX_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                let outcome = match broken {
+                    // A savepoint that cannot be taken or ended leaves the batch untrustworthy.
+                    Some(e) => Err(e),
+                    None => conn.execute_batch("COMMIT").map_err(|e| e.to_string()),
+                };
+                if outcome.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                for deliver in delivers {
+                    deliver(outcome.clone());
+                }
+                // Full means the checkpoint thread is already due to run.
+                let _ = checkpoint.try_send(());
+            }
+        })
+        .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+    Ok(tx)
 }
 
 /// A read-only connection, back to the idle list when dropped.
@@ -328,94 +435,37 @@ impl Inner {
         })
     }
 
-    /// Runs `f` as one atomic write: its changes are kept when it returns `Ok`, undone
-    /// otherwise, and the call returns once they are committed.
-    ///
-    /// Group commit: writes arriving while the writer connection is busy share one transaction.
-    /// Each runs alone under a savepoint (a failing write is rolled back to it and the others
-    /// are untouched); a writer that sees another waiting for the connection leaves the
-    /// transaction open for it and waits for the commit, and the last of the batch (or the
-    /// `MAX_BATCH`th) commits for all. One commit then writes each page the batch dirtied once
-    /// (index tails, the change feed, the counts) instead of once per write. No write is
-    /// acknowledged before its commit, and a failed commit fails every write of its batch.
+    /// Runs `f` as one atomic write on the writer thread (see [`writer`]): its changes are
+    /// kept when it returns `Ok`, undone otherwise, and the call returns once they are
+    /// committed.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T> + Send,
-        T: Send,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
     {
-        match self.write_now(f) {
-            Written::Committed(out) => out,
-            Written::Pending(out, mut done) => {
-                let result = match done.wait_for(Option::is_some).await {
-                    Ok(r) => r.clone().unwrap_or(Ok(())),
-                    Err(_) => Err("the writer stopped before committing".to_owned()),
-                };
-                result.map_err(StoreError::Database)?;
-                out
-            }
-        }
-    }
-
-    fn write_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Written<T> {
-        self.waiting.fetch_add(1, AtomicOrdering::SeqCst);
-        let mut w = self.writer.lock().unwrap_or_else(|poisoned| {
-            let mut w = poisoned.into_inner();
-            // A write panicked half-way: its batch is undone and its members told.
-            if !w.conn.is_autocommit() {
-                let _ = w.conn.execute_batch("ROLLBACK");
-            }
-            if let Some((done, _)) = w.batch.take() {
-                let _ = done.send(Some(Err("a write in the same batch failed".into())));
-            }
-            self.writer.clear_poison();
-            w
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn| {
+            let out = match conn {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Database(
+                    "the write transaction did not start".into(),
+                )),
+            };
+            let keep = out.is_ok();
+            let deliver: Deliver = Box::new(move |committed| {
+                let _ = tx.send(committed.map_err(StoreError::Database).and(out));
+            });
+            (keep, deliver)
         });
-        self.waiting.fetch_sub(1, AtomicOrdering::SeqCst);
-        if w.batch.is_none() {
-            if let Err(e) = w.conn.execute_batch("BEGIN IMMEDIATE") {
-                return Written::Committed(Err(e.into()));
-            }
-            w.batch = Some((tokio::sync::watch::Sender::new(None), 0));
-        }
-        let out = match w.conn.execute_batch("SAVEPOINT w") {
-            Ok(()) => {
-                let out = f(&w.conn);
-                let end = if out.is_ok() {
-                    "RELEASE w"
-                } else {
-                    "ROLLBACK TO w; RELEASE w"
-                };
-                w.conn
-                    .execute_batch(end)
-                    .map_err(StoreError::from)
-                    .and(Ok(out))
-            }
-            Err(e) => Err(e.into()),
-        };
-        let out = match out {
-            Ok(out) => out,
-            Err(e) => {
-                // The savepoint itself failed: the batch cannot be trusted, undo all of it.
-                let _ = w.conn.execute_batch("ROLLBACK");
-                if let Some((done, _)) = w.batch.take() {
-                    let _ = done.send(Some(Err(e.to_string())));
-                }
-                return Written::Committed(Err(e));
-            }
-        };
-        let (done, n) = w.batch.as_mut().expect("a batch is open");
-        *n += 1;
-        if *n < MAX_BATCH && self.waiting.load(AtomicOrdering::SeqCst) > 0 {
-            return Written::Pending(out, done.subscribe());
-        }
-        let (done, _) = w.batch.take().expect("a batch is open");
-        let committed = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if committed.is_err() && !w.conn.is_autocommit() {
-            let _ = w.conn.execute_batch("ROLLBACK");
-        }
-        let _ = done.send(Some(committed.clone()));
-        drop(w);
-        Written::Committed(committed.map_err(StoreError::Database).and(out))
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Database(
+                "the write failed inside the writer thread (it panicked); nothing was written"
+                    .into(),
+            ))
+        })
     }
 
     fn changed(&self) {
@@ -668,6 +718,25 @@ fn insert_emails(
     Ok(())
 }
 
+/// A resource to insert, with what the insert needs worked out before it reaches the writer
+/// thread, where every microsecond is spent with all writes waiting.
+struct NewResource {
+    doc: Value,
+    ix: Indexed,
+    text: String,
+}
+
+impl NewResource {
+    fn of(kind: &str, doc: Value) -> Result<NewResource> {
+        Ok(NewResource {
+            ix: Indexed::of(kind, &doc),
+            text: serde_json::to_string(&doc)
+                .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?,
+            doc,
+        })
+    }
+}
+
 /// Inserts one new resource inside the caller's write transaction. Members are resolved before
 /// anything is written, and the resource row is one statement, so a failed item leaves no trace
 /// even without a savepoint. A new group has no parents, so its members cannot close a cycle.
@@ -675,7 +744,7 @@ fn insert_resource(
     conn: &Connection,
     tenant: TenantId,
     kind: &str,
-    doc: Value,
+    new: NewResource,
     members: &[String],
     now: i64,
 ) -> Result<Stored> {
@@ -698,10 +767,8 @@ fn insert_resource(
             }
         }
     }
-    let ix = Indexed::of(kind, &doc);
-    let text = serde_json::to_string(&doc)
-        .map_err(|e| StoreError::Database(format!("document does not serialise: {e}")))?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let NewResource { doc, ix, text } = new;
+    let id = new_id();
     // The change-feed entry and the count come from the insert trigger.
     conn.prepare_cached(
         "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
@@ -917,9 +984,11 @@ fn point_lookup(filter: &scim::Filter) -> bool {
 impl Store for SqliteStore {
     async fn ensure_tenant(&self, name: &str) -> Result<(Tenant, bool)> {
         let now = self.inner.now_ms();
+        let owned = name.to_owned();
         let (id, created) = self
             .inner
-            .write(|conn| {
+            .write(move |conn| {
+                let name = owned.as_str();
                 let inserted: Option<i64> = conn
                     .prepare_cached(
                         "INSERT INTO tenants (name, created) VALUES (?, ?) \
@@ -979,9 +1048,10 @@ impl Store for SqliteStore {
     ) -> Result<TokenInfo> {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let now = self.inner.now_ms();
+        let (row_id, row_label) = (id.clone(), label.map(str::to_owned));
         let tenant_name = self
             .inner
-            .write(|conn| {
+            .write(move |conn| {
                 let tenant_name: Option<String> = conn
                     .prepare_cached("SELECT name FROM tenants WHERE id = ?")?
                     .query_row([tenant.0], |r| r.get(0))
@@ -996,7 +1066,7 @@ impl Store for SqliteStore {
                     "INSERT INTO tokens (id, tenant, hash, label, created, revoked) \
                  VALUES (?, ?, ?, ?, ?, 0)",
                 )?
-                .execute(params![id, tenant.0, &hash[..], label, now])?;
+                .execute(params![row_id, tenant.0, &hash[..], row_label, now])?;
                 Ok(tenant_name)
             })
             .await?;
@@ -1041,10 +1111,13 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, id: &str) -> Result<bool> {
         let done = self
             .inner
-            .write(|conn| {
-                Ok(conn
-                    .prepare_cached("UPDATE tokens SET revoked = 1 WHERE id = ?")?
-                    .execute([id])?)
+            .write({
+                let id = id.to_owned();
+                move |conn| {
+                    Ok(conn
+                        .prepare_cached("UPDATE tokens SET revoked = 1 WHERE id = ?")?
+                        .execute([id])?)
+                }
             })
             .await?;
         Ok(done > 0)
@@ -1087,10 +1160,11 @@ impl Store for SqliteStore {
         members: Vec<String>,
     ) -> Result<Stored> {
         let kind = self.inner.kinds.known_kind(kind)?;
+        let new = NewResource::of(&kind, doc)?;
         let now = self.inner.now_ms();
         let stored = self
             .inner
-            .write(|conn| insert_resource(conn, tenant, &kind, doc, &members, now))
+            .write(move |conn| insert_resource(conn, tenant, &kind, new, &members, now))
             .await?;
         self.inner.changed();
         Ok(stored)
@@ -1108,17 +1182,22 @@ impl Store for SqliteStore {
         max_errors: Option<usize>,
     ) -> Result<Vec<Result<Stored>>> {
         let kind = self.inner.kinds.known_kind(kind)?;
+        let items = items
+            .into_iter()
+            .map(|(doc, members)| Ok((NewResource::of(&kind, doc)?, members)))
+            .collect::<Result<Vec<_>>>()?;
+        let inner = Arc::clone(&self.inner);
         let out = self
             .inner
-            .write(|conn| {
+            .write(move |conn| {
                 let mut out = Vec::with_capacity(items.len());
                 let mut errors = 0;
-                for (doc, members) in items {
+                for (new, members) in items {
                     if max_errors.is_some_and(|max| errors >= max) {
                         break;
                     }
-                    let now = self.inner.now_ms();
-                    match insert_resource(conn, tenant, &kind, doc, &members, now) {
+                    let now = inner.now_ms();
+                    match insert_resource(conn, tenant, &kind, new, &members, now) {
                         Err(e @ (StoreError::Database(_) | StoreError::Migration(_))) => {
                             return Err(e);
                         }
@@ -1167,13 +1246,16 @@ impl Store for SqliteStore {
         id: &str,
         precondition: Precondition,
         load: Load,
-        modify: &Modify<'_>,
+        modify: Modify,
     ) -> Result<Stored> {
         let kind = self.inner.kinds.known_kind(kind)?;
         let now = self.inner.now_ms();
         let (current, changed) = self
             .inner
-            .write(|conn| modify_in(conn, tenant, &kind, id, precondition, load, modify, now))
+            .write({
+                let id = id.to_owned();
+                move |conn| modify_in(conn, tenant, &kind, &id, precondition, load, &modify, now)
+            })
             .await?;
         if changed {
             self.inner.changed();
@@ -1193,12 +1275,13 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let kind = self.inner.kinds.known_kind(kind)?;
         let now = self.inner.now_ms();
+        let id = id.to_owned();
         self.inner
-            .write(|conn| {
-                let Some(row) = fetch_row(conn, tenant, &kind, id)? else {
+            .write(move |conn| {
+                let Some(row) = fetch_row(conn, tenant, &kind, &id)? else {
                     return Err(StoreError::NotFound {
                         kind: kind.clone(),
-                        id: id.to_owned(),
+                        id,
                     });
                 };
                 check(precondition, row.version)?;
@@ -1302,7 +1385,7 @@ fn modify_in(
     id: &str,
     precondition: Precondition,
     load: Load,
-    modify: &Modify<'_>,
+    modify: &Modify,
     now: i64,
 ) -> Result<(Stored, bool)> {
     let not_found = || StoreError::NotFound {

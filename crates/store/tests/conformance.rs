@@ -118,17 +118,24 @@ pub async fn edit(
     t: TenantId,
     kind: &str,
     id: &str,
-    f: impl Fn(&mut Value) + Send + Sync,
+    f: impl Fn(&mut Value) + Send + Sync + 'static,
 ) -> Result<Stored, StoreError> {
     store
-        .modify(t, kind, id, Precondition::None, Load::default(), &|cur| {
-            let mut doc = cur.doc.clone();
-            f(&mut doc);
-            Ok(Modification {
-                doc: Some(doc),
-                members: vec![],
-            })
-        })
+        .modify(
+            t,
+            kind,
+            id,
+            Precondition::None,
+            Load::default(),
+            Box::new(move |cur| {
+                let mut doc = cur.doc.clone();
+                f(&mut doc);
+                Ok(Modification {
+                    doc: Some(doc),
+                    members: vec![],
+                })
+            }),
+        )
         .await
 }
 
@@ -149,12 +156,12 @@ pub async fn members(
                 groups: false,
                 raw: false,
             },
-            &|_| {
+            Box::new(move |_| {
                 Ok(Modification {
                     doc: None,
                     members: changes.clone(),
                 })
-            },
+            }),
         )
         .await
 }

@@ -15,7 +15,7 @@ async fn create_then_get_returns_the_document_and_meta() {
         assert_eq!(created.version, 1, "{}", b.name);
         assert_eq!(created.kind, "User");
         assert_eq!(created.created, created.last_modified);
-        assert_eq!(uuid_version(&created.id), Some(4));
+        assert_eq!(uuid_version(&created.id), Some(7));
         let got = s
             .get(t, "User", &created.id, Load::default())
             .await
@@ -93,7 +93,7 @@ async fn modify_bumps_the_version_only_when_something_changes() {
                 &u.id,
                 Precondition::None,
                 Load::default(),
-                &|_| Ok(Modification::default()),
+                Box::new(move |_| Ok(Modification::default())),
             )
             .await
             .unwrap();
@@ -132,7 +132,7 @@ async fn an_error_inside_modify_writes_nothing() {
                 &u.id,
                 Precondition::None,
                 Load::default(),
-                &|_| Err(scim::Error::Mutability("id is readOnly".into()).into()),
+                Box::new(move |_| Err(scim::Error::Mutability("id is readOnly".into()).into())),
             )
             .await
             .unwrap_err();
@@ -163,14 +163,14 @@ async fn preconditions_guard_modify_and_delete() {
                 &u.id,
                 Precondition::Version(7),
                 Load::default(),
-                &|c| {
+                Box::new(move |c| {
                     let mut d = c.doc.clone();
                     d["title"] = json!("x");
                     Ok(Modification {
                         doc: Some(d),
                         members: vec![],
                     })
-                },
+                }),
             )
             .await
             .unwrap_err();
@@ -185,14 +185,14 @@ async fn preconditions_guard_modify_and_delete() {
                 &u.id,
                 Precondition::Version(1),
                 Load::default(),
-                &|c| {
+                Box::new(move |c| {
                     let mut d = c.doc.clone();
                     d["title"] = json!("x");
                     Ok(Modification {
                         doc: Some(d),
                         members: vec![],
                     })
-                },
+                }),
             )
             .await
             .unwrap();

@@ -254,22 +254,34 @@ async fn user_groups_are_direct_and_indirect() {
         // A write that asks for them returns them too, and keeps the version when a stale
         // precondition fails.
         let written = s
-            .modify(t, "User", &u.id, Precondition::None, ALL, &|c| {
-                let mut d = c.doc.clone();
-                d["title"] = serde_json::json!("x");
-                Ok(store::Modification {
-                    doc: Some(d),
-                    members: vec![],
-                })
-            })
+            .modify(
+                t,
+                "User",
+                &u.id,
+                Precondition::None,
+                ALL,
+                Box::new(move |c| {
+                    let mut d = c.doc.clone();
+                    d["title"] = serde_json::json!("x");
+                    Ok(store::Modification {
+                        doc: Some(d),
+                        members: vec![],
+                    })
+                }),
+            )
             .await
             .unwrap();
         assert_eq!(written.groups.as_ref().map(Vec::len), Some(4));
         assert_eq!(written.version, 2);
         let stale = s
-            .modify(t, "User", &u.id, Precondition::Version(1), ALL, &|_| {
-                Ok(store::Modification::default())
-            })
+            .modify(
+                t,
+                "User",
+                &u.id,
+                Precondition::Version(1),
+                ALL,
+                Box::new(move |_| Ok(store::Modification::default())),
+            )
             .await
             .unwrap_err();
         assert!(matches!(

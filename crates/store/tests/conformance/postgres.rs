@@ -85,14 +85,14 @@ async fn concurrent_writers_through_two_stores() {
             &id,
             Precondition::Version(1),
             Load::default(),
-            &|cur| {
+            Box::new(move |cur| {
                 let mut doc = cur.doc.clone();
                 doc["title"] = json!(title);
                 Ok(Modification {
                     doc: Some(doc),
                     members: vec![],
                 })
-            },
+            }),
         )
         .await
     };
