@@ -123,12 +123,15 @@ pub struct AppState {
     /// Per resource type, the attribute names a default response leaves out (see
     /// `render::write_resource`), worked out once from the registry.
     hidden: Arc<std::collections::HashMap<String, Vec<String>>>,
+    /// Tokens recently found live (see [`auth::TOKEN_CACHE_TTL`]).
+    tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Limits) -> AppState {
         AppState {
             hidden: Arc::new(render::hidden_names(&registry)),
+            tokens: Arc::default(),
             store,
             registry,
             limits: Arc::new(limits),

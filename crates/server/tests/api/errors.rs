@@ -38,6 +38,20 @@ async fn auth_failures_are_401_with_www_authenticate() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// A live token is remembered for `TOKEN_CACHE_TTL`, so a revocation from another process
+/// (the store here) takes effect within that time, not later.
+#[tokio::test]
+async fn a_revoked_token_in_use_is_refused_within_the_cache_lifetime() {
+    let s = TestServer::start().await;
+    let r = s.req(Method::GET, "/Users").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = s.store.tokens(None).await.unwrap();
+    assert!(s.store.revoke_token(&info[0].id).await.unwrap());
+    tokio::time::sleep(server::auth::TOKEN_CACHE_TTL + std::time::Duration::from_millis(50)).await;
+    let r = s.req(Method::GET, "/Users").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn malformed_bodies_and_content_types() {
     let s = TestServer::start().await;
