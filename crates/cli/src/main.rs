@@ -276,8 +276,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_value_bytes: args.max_value_bytes,
         max_multi_values: args.max_multi_values,
     };
-    let mut state = AppState::new(store, registry(), limits);
-    state.base_url = args.base_url.map(Into::into);
+    let state =
+        AppState::new(store, registry(), limits).with_base_url(args.base_url.map(Into::into));
     println!("scimsync listening on http://{addr}/scim/v2");
     tracing::info!(%addr, "listening");
     server::serve(listener, state, shutdown_signal()).await?;
