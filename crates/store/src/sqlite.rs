@@ -989,13 +989,18 @@ impl Conn for Connection {
 /// A list on one reader connection: one statement alone when the query allows it, otherwise
 /// every statement inside one read transaction.
 async fn list_on(conn: &mut Connection, listing: &Listing<'_>) -> Result<Page> {
-    if let Some(page) = listing.alone(conn).await? {
-        return Ok(page);
-    }
-    conn.execute_batch("BEGIN")?;
-    let page = listing.run(conn).await;
+    // One read transaction for all the list's statements, even a lookup answered by one: its
+    // members' groups take more, and each statement outside a transaction takes and releases
+    // the WAL-index locks (`fcntl`) on its own.
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let page = match listing.alone(conn).await {
+        Ok(Some(page)) => Ok(page),
+        Ok(None) => listing.run(conn).await,
+        Err(e) => Err(e),
+    };
     // Reading only: ending the transaction cannot lose anything, whichever way the list went.
-    conn.execute_batch(if page.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    conn.prepare_cached(if page.is_ok() { "COMMIT" } else { "ROLLBACK" })?
+        .execute([])?;
     page
 }
 
