@@ -38,7 +38,7 @@ pub(super) async fn bulk(
     body: Body,
 ) -> Result<Response, ApiError> {
     let body = read_json(&headers, body, state.limits.bulk_max_payload).await?;
-    let request: BulkRequest = scim::messages::from_value(body)?;
+    let request = BulkRequest::from_body(body)?;
     request.validate(state.limits.bulk_max_operations as u64)?;
     let base = base_url(&state, &headers);
     let ctx = Ctx {
