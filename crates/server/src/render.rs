@@ -170,14 +170,14 @@ pub fn write_resource(
 /// The stored resource with its document parsed, when the store left it as text.
 fn parsed(stored: &Stored) -> Cow<'_, Stored> {
     match &stored.raw {
-        None => Cow::Borrowed(stored),
-        Some(text) => Cow::Owned(Stored {
+        Some(text) if stored.doc.is_null() => Cow::Owned(Stored {
             // The store wrote this text from a `Value`; it only fails to parse if the database
             // was edited by hand, and the resource then shows its id and meta alone.
             doc: serde_json::from_str(text).unwrap_or(Value::Null),
             raw: None,
             ..stored.clone()
         }),
+        _ => Cow::Borrowed(stored),
     }
 }
 

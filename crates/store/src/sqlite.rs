@@ -847,7 +847,7 @@ fn insert_resource(
         ix.active,
         now,
         now,
-        text
+        &text
     ])
     .map_err(|e| write_error(e, kind, &ix))?;
     // The row's key; a trigger's inserts do not change it once the trigger has finished.
@@ -871,7 +871,8 @@ fn insert_resource(
         created: at,
         last_modified: at,
         doc,
-        raw: None,
+        // The text just written: a response can be made of it without serialising `doc`.
+        raw: Some(text),
     })
 }
 

@@ -274,7 +274,18 @@ async fn stored_text_and_rendered_documents_agree() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
-        ids.push(id(&split(r).await.1));
+        // A create answers from the text it stored too, and says what a GET then says.
+        let created = split(r).await.1;
+        assert!(created.get("password").is_none(), "{created}");
+        let (_, got) = split(
+            s.req(Method::GET, &format!("/Users/{}", id(&created)))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(created, got);
+        ids.push(id(&created));
     }
     s.create_group("team", &[ids[0].as_str(), ids[1].as_str()])
         .await;
