@@ -96,7 +96,7 @@ pub struct Stored {
     /// Groups of a user (direct and indirect), when asked for.
     pub groups: Option<Vec<GroupRef>>,
     /// The document's JSON text as stored, when [`Load::raw`] asked for it and the backend
-    /// could give it; `doc` is then `Value::Null`, never parsed. A create also returns the text
+    /// could give it; `doc` is then `Value::Null`, never parsed. A write also returns the text
     /// it wrote, beside `doc`.
     pub raw: Option<String>,
 }

@@ -1524,8 +1524,8 @@ fn modify_in(
                 let old = Indexed::of(kind, &current.doc);
                 let mut sql =
                     String::from("UPDATE resources SET doc = ?, version = ?, last_modified = ?");
-                let mut binds: Vec<Box<dyn ToSql>> =
-                    vec![Box::new(text), Box::new(current.version), Box::new(now)];
+                let mut binds: Vec<Box<dyn ToSql + '_>> =
+                    vec![Box::new(&text), Box::new(current.version), Box::new(now)];
                 if old.external_id != ix.external_id {
                     sql.push_str(", external_id = ?");
                     binds.push(Box::new(ix.external_id.clone()));
@@ -1553,7 +1553,10 @@ fn modify_in(
                         .execute([pk])?;
                     insert_emails(conn, tenant, pk, &ix.emails)?;
                 }
+                drop(binds);
                 current.doc = doc;
+                // The text just written: the response is made of it, not serialised again.
+                current.raw = Some(text);
             }
             None => {
                 conn.prepare_cached(

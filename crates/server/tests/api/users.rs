@@ -327,3 +327,33 @@ async fn stored_text_and_rendered_documents_agree() {
         assert_eq!(found["totalResults"], 1);
     }
 }
+
+/// A PATCH answers from the text it wrote; the answer is what a GET then says, groups included,
+/// and a `returned: never` attribute it set stays out of it.
+#[tokio::test]
+async fn patch_answers_what_a_get_then_says() {
+    let s = TestServer::start().await;
+    let user = s.create_user("patched").await;
+    let uid = id(&user);
+    s.create_group("team", &[uid.as_str()]).await;
+    for op in [
+        json!({"op": "replace", "path": "title", "value": "Boss \"Ana\" \u{e9}"}),
+        json!({"op": "add", "path": "password", "value": "t1meMa$heen"}),
+    ] {
+        let (status, patched) = s
+            .send(
+                Method::PATCH,
+                &format!("/Users/{uid}"),
+                Some(
+                    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [op]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        assert!(patched.get("password").is_none(), "{patched}");
+        let (_, got) = s.send(Method::GET, &format!("/Users/{uid}"), None).await;
+        assert_eq!(patched, got);
+        assert_eq!(got["groups"][0]["display"], "team");
+    }
+}
