@@ -149,3 +149,41 @@ async fn concurrent_writes_are_committed_when_acknowledged() {
     assert_eq!((created.len(), taken), (200, 20));
     assert_eq!(other.changes(t, 0, 1000).await.unwrap().len(), 200);
 }
+
+/// A write that panics on the writer thread fails alone: its caller gets an error, nothing of
+/// it is kept, and the thread goes on serving writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_write_fails_and_the_writer_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let s = SqliteStore::open(path.to_str().unwrap(), registry())
+        .await
+        .unwrap();
+    let t = s.ensure_tenant("acme").await.unwrap().0.id;
+    let u = s.create(t, "User", user("before"), vec![]).await.unwrap();
+    let err = s
+        .modify(
+            t,
+            "User",
+            &u.id,
+            Precondition::None,
+            Load::default(),
+            Box::new(|_| panic!("a bug in a modification")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    let after = s.create(t, "User", user("after"), vec![]).await.unwrap();
+    let got = s
+        .get(t, "User", &u.id, Load::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.version, 1);
+    assert!(
+        s.get(t, "User", &after.id, Load::default())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
