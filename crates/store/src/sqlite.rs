@@ -81,9 +81,10 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteOptions {
     /// `synchronous=FULL`: survive power loss too, at one fsync per write (see the module docs).
     pub synchronous_full: bool,
-    /// Idle read-only connections kept open, and lists that may read many rows (anything but
-    /// an indexed lookup) running at once. A lookup never waits for a connection: one is opened
-    /// when none is idle, and kept if fewer than this many are.
+    /// Idle read-only connections kept open for lookups, as many again for lists that may read
+    /// many rows (anything but an indexed lookup), and such lists running at once. A lookup
+    /// never waits for a connection: one is opened when none is idle, and kept if fewer than
+    /// this many are.
     pub readers: u32,
     pub clock: Clock,
 }
