@@ -13,7 +13,8 @@
 //! `scimsync token create`, waits on `busy_timeout` instead of failing half-way. Read-only
 //! connections, taken from a small pool, serve reads concurrently, which WAL allows without
 //! blocking the writer, and a third thread copies the WAL into the database (see
-//! [`checkpoints`]).
+//! [`checkpoints`]). A connection of its own keeps the newest snapshot's WAL read lock held
+//! while reads run, so that a reader's lock costs no system call (see [`Anchor`]).
 //!
 //! Durability: WAL with `synchronous=NORMAL` by default. A commit returns once its frames are
 //! written to the WAL file with `write(2)`, i.e. handed to the kernel; a killed process (SIGKILL,
@@ -118,6 +119,8 @@ struct Inner {
     synchronous_full: bool,
     /// Feeds the writer thread (see [`writer`]).
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Keeps the WAL read lock of the newest snapshot held (see [`Anchor`]).
+    anchor: Arc<Anchor>,
     /// Idle read-only connections for lookups (they map the file), and for lists that may read
     /// many rows (they do not); see [`READER_MMAP_BYTES`].
     idle_readers: Mutex<Vec<Connection>>,
@@ -257,15 +260,21 @@ impl SqliteStore {
         // The checkpoint thread moves the WAL into the database; the writer does it itself only
         // if the WAL grows past the backstop (see `checkpoints`).
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        let anchor = Arc::new(Anchor::new(connect(&path, true, false)?));
         let jobs = writer(
             conn,
-            checkpoints(connect(&path, false, options.synchronous_full)?)?,
+            checkpoints(
+                connect(&path, false, options.synchronous_full)?,
+                Arc::clone(&anchor),
+            )?,
+            Arc::clone(&anchor),
         )?;
         let first_reader = connect_as(&path, true, options.synchronous_full, READER_MMAP_BYTES)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 synchronous_full: options.synchronous_full,
                 jobs,
+                anchor,
                 idle_readers: Mutex::new(vec![first_reader]),
                 idle_scanners: Mutex::new(Vec::new()),
                 max_idle_readers: options.readers.max(1) as usize,
@@ -291,6 +300,94 @@ const WAL_BACKSTOP_PAGES: i64 = 16_384;
 /// feed) is copied once.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 
+/// How often the checkpoint thread renews the [`Anchor`], or lets it go when no read used it
+/// since the last time.
+const ANCHOR_RENEWAL: Duration = Duration::from_millis(200);
+
+/// A read transaction held open on a connection of its own, so that the process always holds
+/// the WAL-index read lock that readers of the newest snapshot take.
+///
+/// SQLite counts a shared lock once per process: the first connection to take a WAL read lock
+/// calls `fcntl`, the others only count, and the last to let go calls `fcntl` again. Two tokio
+/// workers serving lookups one at a time each made that first-and-last pair on almost every
+/// request, a tenth of a lookup's CPU. With the anchor holding the lock, a reader's lock and
+/// unlock are counter updates.
+///
+/// The anchor pins a snapshot, which must not hold up the WAL:
+/// * the writer thread lets it go before each write transaction, so the WAL can start again
+///   from its beginning once checkpointed, and takes it again after the commit, on the snapshot
+///   that commit made, so a checkpoint can copy every frame;
+/// * the checkpoint thread renews it every [`ANCHOR_RENEWAL`], so another process's writes are
+///   never kept from being checkpointed for longer, and lets it go when no read used it
+///   meanwhile, so an idle server pins nothing.
+///
+/// Readers only ever see their own transactions: the anchor reads nothing but the schema cookie.
+struct Anchor {
+    conn: Mutex<Connection>,
+    /// Set by readers, cleared by each renewal: whether holding is worth it.
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl Anchor {
+    fn new(conn: Connection) -> Anchor {
+        Anchor {
+            conn: Mutex::new(conn),
+            used: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Notes that a read ran; one relaxed load on the hot path.
+    fn touch(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.used.load(Relaxed) {
+            self.used.store(true, Relaxed);
+        }
+    }
+
+    /// Holds the newest snapshot if reads ran lately. Failing only loses the saving.
+    fn hold(&self) {
+        if !self.used.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let conn = lock(&self.conn);
+        if !conn.is_autocommit() {
+            return;
+        }
+        let begun = conn
+            .prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .and_then(|_| {
+                conn.prepare_cached("PRAGMA schema_version")?
+                    .query_row([], |_| Ok(()))
+            });
+        if let Err(e) = begun {
+            tracing::debug!(error = %e, "the WAL read-lock anchor could not be taken");
+            release(&conn);
+        }
+    }
+
+    fn release(&self) {
+        release(&lock(&self.conn));
+    }
+
+    /// Lets go of an old snapshot, and holds the newest one if reads ran since the last renewal.
+    fn renew(&self) {
+        let conn = lock(&self.conn);
+        release(&conn);
+        drop(conn);
+        self.hold();
+        self.used.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn release(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut s| s.execute([]));
+    }
+}
+
 /// Starts the thread that checkpoints the WAL on its own connection, and returns the channel
 /// that wakes it.
 ///
@@ -299,19 +396,36 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 /// writer's critical section, and were a fifth of the CPU of a create. A passive checkpoint on
 /// another connection blocks neither the writer nor readers. The thread ends with the store,
 /// when the channel's sender is dropped.
-fn checkpoints(conn: Connection) -> Result<std::sync::mpsc::SyncSender<()>> {
+///
+/// It also renews the [`Anchor`].
+fn checkpoints(conn: Connection, anchor: Arc<Anchor>) -> Result<std::sync::mpsc::SyncSender<()>> {
+    use std::sync::mpsc::RecvTimeoutError;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            while rx.recv().is_ok() {
-                std::thread::sleep(CHECKPOINT_DELAY);
-                while rx.try_recv().is_ok() {}
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+            let mut renewed = std::time::Instant::now();
+            loop {
+                match rx.recv_timeout(ANCHOR_RENEWAL) {
+                    Ok(()) => {
+                        std::thread::sleep(CHECKPOINT_DELAY);
+                        while rx.try_recv().is_ok() {}
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if renewed.elapsed() >= ANCHOR_RENEWAL {
+                    anchor.renew();
+                    renewed = std::time::Instant::now();
                 }
             }
+            anchor.release();
         })
         .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
     Ok(tx)
@@ -358,12 +472,14 @@ enum Guard {
 fn writer(
     conn: Connection,
     checkpoint: std::sync::mpsc::SyncSender<()>,
+    anchor: Arc<Anchor>,
 ) -> Result<std::sync::mpsc::Sender<Job>> {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
             while let Ok(first) = rx.recv() {
+                anchor.release();
                 if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                     first(None).1(Err(e.to_string()));
                     continue;
@@ -398,6 +514,7 @@ fn writer(
                 if outcome.is_err() && !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
+                anchor.hold();
                 for deliver in delivers {
                     deliver(outcome.clone());
                 }
@@ -513,6 +630,7 @@ impl Inner {
         } else {
             &self.idle_readers
         };
+        self.anchor.touch();
         let idle = lock(pool).pop();
         let conn = match idle {
             Some(c) => c,
@@ -1771,6 +1889,58 @@ mod tests {
                 "{text}: {plan:?}"
             );
         }
+    }
+
+    /// Reads for `d`, as a busy server does.
+    async fn read_for(s: &SqliteStore, d: Duration) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < d {
+            s.ping().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_read_lock_anchor_follows_other_writers_and_lets_go_when_idle() {
+        let (s, dir) = store().await;
+        let anchored = || !lock(&s.inner.anchor.conn).is_autocommit();
+        // Another process's connection, which must never wait on this one for long.
+        let other = Connection::open(dir.path().join("p.db")).unwrap();
+        let checkpoint = |mode: &str| -> (i64, i64, i64) {
+            other
+                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap()
+        };
+        assert!(!anchored(), "nothing read yet");
+        read_for(&s, ANCHOR_RENEWAL * 2).await;
+        assert!(anchored(), "reads keep the read lock held");
+
+        // A write the store did not make: while reads go on, the anchor moves past it within a
+        // renewal, so a checkpoint copies every frame.
+        other
+            .execute(
+                "INSERT INTO tenants (name, created) VALUES ('other', 0)",
+                [],
+            )
+            .unwrap();
+        read_for(&s, ANCHOR_RENEWAL * 2).await;
+        let (busy, log, copied) = checkpoint("PASSIVE");
+        assert_eq!(
+            (busy, copied),
+            (0, log),
+            "the anchor held back the checkpoint"
+        );
+
+        // Idle: the anchor lets go, and the WAL can be emptied.
+        tokio::time::sleep(ANCHOR_RENEWAL * 3).await;
+        assert!(!anchored(), "an idle store holds no read lock");
+        assert_eq!(
+            checkpoint("TRUNCATE").0,
+            0,
+            "an idle store kept the WAL busy"
+        );
     }
 
     #[test]
