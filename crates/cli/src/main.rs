@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod expr;
 mod import;
+mod logbuf;
 mod remote;
 
 #[derive(Debug, Parser)]
@@ -229,7 +230,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Sets up logging to stderr, buffered (see [`logbuf`]); the guard writes out what is left.
+fn init_logging(format: LogFormat) -> logbuf::Flush {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match format {
@@ -237,18 +239,20 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    let (writer, flush) = logbuf::stderr();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    flush
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    init_logging(args.log_format);
+    let _flush = init_logging(args.log_format);
     let store = open(&args.db).await?;
     if store.tenants().await?.is_empty() {
         let (token, _) = server::auth::issue_token(store.as_ref(), "default", Some("admin"))

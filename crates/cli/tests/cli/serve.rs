@@ -168,6 +168,8 @@ async fn tokens_never_reach_the_logs() {
             .await
             .unwrap();
     }
+    // Log lines reach stderr within 50 ms (they are buffered); a killed server loses the rest.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
