@@ -3,6 +3,8 @@
 //! Framework extractors answer faults in plain text; these answer with RFC 7644 error bodies,
 //! and bound what they read.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
@@ -160,20 +162,30 @@ fn too_large(limit: usize) -> ApiError {
 /// Decodes an `application/x-www-form-urlencoded` query string into pairs, with parameter
 /// names lower-cased (RFC 7644 treats them case-insensitively in practice: clients send
 /// `startindex`, `StartIndex`, …).
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub fn query_pairs(query: Option<&str>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     let Some(q) = query else { return Vec::new() };
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k).to_ascii_lowercase(), decode(v))
+            let k = match decode(k) {
+                Cow::Borrowed(k) if !k.bytes().any(|b| b.is_ascii_uppercase()) => Cow::Borrowed(k),
+                k => Cow::Owned(k.to_ascii_lowercase()),
+            };
+            (k, decode(v))
         })
         .collect()
 }
 
-fn decode(s: &str) -> String {
+/// A form-encoded component, borrowed when it has nothing to decode (the common case).
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(s);
+    }
     let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus)
-        .decode_utf8_lossy()
-        .into_owned()
+    Cow::Owned(
+        percent_encoding::percent_decode_str(&plus)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }

@@ -109,7 +109,7 @@ pub(super) fn projection_from_query(uri: &Uri) -> Result<Projection, ApiError> {
             .iter()
             .rev()
             .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     };
     Ok(Projection::parse(
         find("attributes"),

@@ -1,6 +1,8 @@
 //! Queries: `GET /{Resources}`, `POST /{Resources}/.search` and `POST /.search` (RFC 7644
 //! §3.4.2, §3.4.3), with index and cursor (RFC 9865) pagination.
 
+use std::fmt::Write as _;
+
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -10,7 +12,6 @@ use scim::messages::SearchRequest;
 use scim::project::Projection;
 use scim::schema::ResourceType;
 use scim::{AttrPath, Filter};
-use serde_json::json;
 use store::{Load, Query, SortOrder};
 
 use super::resources::{load_for, resource_type};
@@ -65,7 +66,7 @@ pub(super) async fn list_get(
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri.query());
     let request =
-        SearchRequest::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        SearchRequest::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
     let rt = resource_type(&state, &rt)?;
     run(&state, caller, &headers, Some(&rt), &request).await
 }
@@ -166,22 +167,23 @@ async fn run(
             None => Some((stored, registry.resource_type(&stored.kind)?)),
         })
         .collect();
-    let mut head = json!({
-        "schemas": [scim::urn::LIST_RESPONSE],
-        "totalResults": page.total,
-        "itemsPerPage": resources.len(),
-    });
+    // The envelope is written as text, then each resource as JSON text (see
+    // `render::write_resource`): no `Value` is built for the page.
+    let mut body = String::with_capacity(192 + 2048 * resources.len());
+    let _ = write!(
+        body,
+        "{{\"schemas\":[\"{}\"],\"totalResults\":{},\"itemsPerPage\":{}",
+        scim::urn::LIST_RESPONSE,
+        page.total,
+        resources.len()
+    );
     if request.cursor.is_none() {
-        head["startIndex"] = json!(query.start_index);
+        let _ = write!(body, ",\"startIndex\":{}", query.start_index);
     }
     if let Some(next) = &page.next_cursor {
-        head["nextCursor"] = json!(next);
+        body.push_str(",\"nextCursor\":");
+        render::push_json_str(&mut body, next);
     }
-    // The envelope is serialised, then the resources are written after it as its last member,
-    // each as JSON text (see `render::write_resource`).
-    let head = head.to_string();
-    let mut body = String::with_capacity(head.len() + 2048 * resources.len());
-    body.push_str(head.strip_suffix('}').unwrap_or(&head));
     body.push_str(",\"Resources\":[");
     for (i, (stored, rt)) in resources.into_iter().enumerate() {
         if i > 0 {
