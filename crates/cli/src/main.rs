@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod expr;
 mod import;
+mod jsonlog;
 mod logbuf;
 mod remote;
 
@@ -244,7 +245,7 @@ fn init_logging(format: LogFormat) -> logbuf::Flush {
         .with_env_filter(filter)
         .with_writer(writer);
     if json {
-        builder.json().flatten_event(true).init();
+        builder.event_format(jsonlog::JsonLines).init();
     } else {
         builder.init();
     }
