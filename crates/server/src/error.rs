@@ -40,6 +40,9 @@ pub enum ApiError {
     /// `If-None-Match` matched: the client's copy is current.
     #[error("not modified")]
     NotModified { etag: String },
+    /// The request took longer than the request timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The feature exists in RFC 7644 but this server does not offer it.
     #[error("{0}")]
     NotImplemented(String),
@@ -100,6 +103,7 @@ impl ApiError {
             ),
             ApiError::NotModified { .. } => (StatusCode::NOT_MODIFIED, None, String::new()),
             ApiError::NotImplemented(d) => (StatusCode::NOT_IMPLEMENTED, None, d.clone()),
+            ApiError::RequestTimeout(d) => (StatusCode::REQUEST_TIMEOUT, None, d.clone()),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
