@@ -1891,13 +1891,17 @@ mod tests {
         }
     }
 
-    /// Reads for `d`, as a busy server does.
-    async fn read_for(s: &SqliteStore, d: Duration) {
+    /// Reads as a busy server does until `done` holds; false if it did not within 10 s.
+    async fn read_until(s: &SqliteStore, mut done: impl FnMut() -> bool) -> bool {
         let start = std::time::Instant::now();
-        while start.elapsed() < d {
+        while start.elapsed() < Duration::from_secs(10) {
             s.ping().await.unwrap();
+            if done() {
+                return true;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        false
     }
 
     #[tokio::test]
@@ -1914,8 +1918,10 @@ mod tests {
                 .unwrap()
         };
         assert!(!anchored(), "nothing read yet");
-        read_for(&s, ANCHOR_RENEWAL * 2).await;
-        assert!(anchored(), "reads keep the read lock held");
+        assert!(
+            read_until(&s, anchored).await,
+            "reads keep the read lock held"
+        );
 
         // A write the store did not make: while reads go on, the anchor moves past it within a
         // renewal, so a checkpoint copies every frame.
@@ -1925,16 +1931,21 @@ mod tests {
                 [],
             )
             .unwrap();
-        read_for(&s, ANCHOR_RENEWAL * 2).await;
-        let (busy, log, copied) = checkpoint("PASSIVE");
-        assert_eq!(
-            (busy, copied),
-            (0, log),
+        let all_copied = || {
+            let (busy, log, copied) = checkpoint("PASSIVE");
+            busy == 0 && copied == log
+        };
+        assert!(
+            read_until(&s, all_copied).await,
             "the anchor held back the checkpoint"
         );
+        assert!(anchored(), "reads still keep the read lock held");
 
-        // Idle: the anchor lets go, and the WAL can be emptied.
-        tokio::time::sleep(ANCHOR_RENEWAL * 3).await;
+        // Idle: the anchor lets go within two renewals, and the WAL can be emptied.
+        let start = std::time::Instant::now();
+        while anchored() && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(ANCHOR_RENEWAL / 4).await;
+        }
         assert!(!anchored(), "an idle store holds no read lock");
         assert_eq!(
             checkpoint("TRUNCATE").0,
