@@ -14,6 +14,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use server::render::push_json_str;
+
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -40,12 +42,12 @@ where
                 if i > 0 {
                     line.push(',');
                 }
-                string(&mut line, span.name());
+                push_json_str(&mut line, span.name());
             }
             line.push(']');
         }
         line.push_str(",\"target\":");
-        string(&mut line, event.metadata().target());
+        push_json_str(&mut line, event.metadata().target());
         line.push_str("}\n");
         writer.write_str(&line)
     }
@@ -66,32 +68,13 @@ fn timestamp(out: &mut String, t: time::OffsetDateTime) {
     );
 }
 
-/// `s` as a JSON string.
-fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// An event's fields as `,"name":value` members.
 struct Fields<'a>(&'a mut String);
 
 impl Fields<'_> {
     fn key(&mut self, field: &Field) {
         self.0.push(',');
-        string(self.0, field.name());
+        push_json_str(self.0, field.name());
         self.0.push(':');
     }
 }
@@ -99,7 +82,7 @@ impl Fields<'_> {
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        string(self.0, value);
+        push_json_str(self.0, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -130,7 +113,7 @@ impl Visit for Fields<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        string(self.0, &format!("{value:?}"));
+        push_json_str(self.0, &format!("{value:?}"));
     }
 }
 

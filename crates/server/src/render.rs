@@ -299,7 +299,7 @@ fn quoted(text: &str, name: &str) -> bool {
 }
 
 /// `s` as a JSON string.
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
+pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     // Ids, names, times and URLs rarely need escaping: copied whole when they do not.
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
