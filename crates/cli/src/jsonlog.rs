@@ -53,19 +53,34 @@ where
     }
 }
 
-/// RFC 3339 in UTC with microseconds, as `tracing_subscriber` writes it.
+/// RFC 3339 in UTC with microseconds, as `tracing_subscriber` writes it. Digits are pushed
+/// directly: seven padded `write!` arguments were most of the line's formatting time.
 fn timestamp(out: &mut String, t: time::OffsetDateTime) {
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    );
+    fn digits(out: &mut String, value: u32, width: u32) {
+        for i in (0..width).rev() {
+            let d = (value / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    }
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        digits(out, year.unsigned_abs(), 4);
+    } else {
+        let _ = write!(out, "{year:04}");
+    }
+    for (sep, value) in [
+        ('-', u32::from(u8::from(t.month()))),
+        ('-', u32::from(t.day())),
+        ('T', u32::from(t.hour())),
+        (':', u32::from(t.minute())),
+        (':', u32::from(t.second())),
+    ] {
+        out.push(sep);
+        digits(out, value, 2);
+    }
+    out.push('.');
+    digits(out, t.microsecond(), 6);
+    out.push('Z');
 }
 
 /// An event's fields as `,"name":value` members.
@@ -212,6 +227,33 @@ mod tests {
             // Same member order too: log readers see the same lines.
             let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
             assert_eq!(keys(a), keys(&b));
+        }
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_padded_like_rfc_3339_with_microseconds() {
+        for (t, want) in [
+            (
+                datetime!(2026-12-07 07:05:09.000_042 UTC),
+                "2026-12-07T07:05:09.000042Z",
+            ),
+            (
+                datetime!(0987-01-02 00:00:00 UTC),
+                "0987-01-02T00:00:00.000000Z",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999_999 UTC),
+                "9999-12-31T23:59:59.999999Z",
+            ),
+        ] {
+            let mut out = String::new();
+            super::timestamp(&mut out, t);
+            assert_eq!(out, want);
         }
     }
 }

@@ -126,9 +126,9 @@ pub struct Shared {
     /// Base URL for `Location` and `meta.location` when configured; otherwise derived from the
     /// request's `Host`.
     pub base_url: Option<Arc<str>>,
-    /// Per resource type, the attribute names a default response leaves out (see
-    /// `render::write_resource`), worked out once from the registry.
-    hidden: Arc<std::collections::HashMap<String, Vec<String>>>,
+    /// Per resource type id, what a default response needs (see [`render::TypeInfo`]), worked
+    /// out once from the registry.
+    types: Arc<std::collections::HashMap<String, render::TypeInfo>>,
     /// Tokens recently found live (see [`auth::TOKEN_CACHE_TTL`]).
     tokens: Arc<auth::TokenCache>,
 }
@@ -143,7 +143,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Limits) -> AppState {
         AppState(Arc::new(Shared {
-            hidden: Arc::new(render::hidden_names(&registry)),
+            types: Arc::new(render::type_infos(&registry)),
             tokens: Arc::default(),
             store,
             registry,

@@ -3,11 +3,15 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use scim::project::Projection;
 use scim::schema::{Attribute, ResourceType, Returned};
 use serde_json::{Map, Value, json};
-use store::Stored;
+use store::{Load, Stored};
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppState;
@@ -197,7 +201,11 @@ fn splice(
     let Some(raw) = stored.raw.as_deref() else {
         return false;
     };
-    if !projection.is_all() || raw.contains(":{}") || names_hidden(state, rt, raw) {
+    static EMPTY_OBJECT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b":{}"));
+    if !projection.is_all()
+        || EMPTY_OBJECT.find(raw.as_bytes()).is_some()
+        || names_hidden(state, rt, raw)
+    {
         return false;
     }
     // `schemas` first, then `id`, then the rest in stored order, as the rendered form has them.
@@ -227,17 +235,18 @@ fn splice(
     out.push_str(",\"meta\":{\"resourceType\":");
     push_json_str(out, &rt.name);
     out.push_str(",\"created\":");
-    push_json_str(out, &stored.created.format(&Rfc3339).unwrap_or_default());
+    push_time(out, stored.created);
     out.push_str(",\"lastModified\":");
-    push_json_str(
-        out,
-        &stored.last_modified.format(&Rfc3339).unwrap_or_default(),
-    );
-    out.push_str(",\"location\":");
-    push_json_str(out, &location(base, rt, &stored.id));
-    out.push_str(",\"version\":");
-    push_json_str(out, &etag(stored.version));
-    out.push_str("}}");
+    push_time(out, stored.last_modified);
+    // `location` and `version` written in place rather than formatted into strings first.
+    out.push_str(",\"location\":\"");
+    push_json_inner(out, base);
+    push_json_inner(out, &rt.endpoint);
+    out.push('/');
+    push_json_inner(out, &stored.id);
+    out.push_str("\",\"version\":\"W/\\\"");
+    let _ = write!(out, "{}", stored.version);
+    out.push_str("\\\"\"}}");
     true
 }
 
@@ -256,13 +265,22 @@ fn split_schemas(raw: &str) -> Option<(&str, &str)> {
     Some((schemas, rest.strip_prefix(',').unwrap_or(rest)))
 }
 
-/// Per resource type id, the names of every attribute and sub-attribute whose `returned` keeps
-/// it out of a default response.
-pub(crate) fn hidden_names(registry: &scim::Registry) -> HashMap<String, Vec<String>> {
-    fn walk(attrs: &[Attribute], out: &mut Vec<String>) {
+/// What a default response of one resource type needs, worked out once from the registry.
+#[derive(Debug)]
+pub(crate) struct TypeInfo {
+    /// Finders of `"name"`, quotes included, for every attribute and sub-attribute whose
+    /// `returned` keeps it out of a default response.
+    hidden: Vec<Finder<'static>>,
+    /// What the default projection loads beside the document.
+    pub(crate) default_load: Load,
+}
+
+/// [`TypeInfo`] per resource type id.
+pub(crate) fn type_infos(registry: &scim::Registry) -> HashMap<String, TypeInfo> {
+    fn walk(attrs: &[Attribute], out: &mut Vec<Finder<'static>>) {
         for a in attrs {
             if matches!(a.returned, Returned::Never | Returned::Request) {
-                out.push(a.name.clone());
+                out.push(Finder::new(format!("\"{}\"", a.name).as_bytes()).into_owned());
             }
             walk(&a.sub_attributes, out);
         }
@@ -271,51 +289,97 @@ pub(crate) fn hidden_names(registry: &scim::Registry) -> HashMap<String, Vec<Str
         .resource_types()
         .iter()
         .map(|rt| {
-            let mut names = Vec::new();
+            let mut hidden = Vec::new();
             let urns = std::iter::once(rt.schema.as_str())
                 .chain(rt.schema_extensions.iter().map(|e| e.schema.as_str()));
             for schema in urns.filter_map(|urn| registry.schema(urn)) {
-                walk(&schema.attributes, &mut names);
+                walk(&schema.attributes, &mut hidden);
             }
-            (rt.id.clone(), names)
+            let default_load = load_with(registry, rt, &Projection::default());
+            (
+                rt.id.clone(),
+                TypeInfo {
+                    hidden,
+                    default_load,
+                },
+            )
         })
         .collect()
+}
+
+/// What to load beside the document so the projection can be answered, and nothing more:
+/// `excludedAttributes=members` never reads the membership table.
+pub(crate) fn load_with(
+    registry: &scim::Registry,
+    rt: &ResourceType,
+    projection: &Projection,
+) -> Load {
+    Load {
+        members: crate::service::has_members(rt) && projection.includes(registry, rt, "members"),
+        groups: rt.schema == scim::urn::USER && projection.includes(registry, rt, "groups"),
+        // Only the default projection can pass the stored text on (see `resource_text`).
+        raw: projection.is_all(),
+    }
+}
+
+/// [`load_with`], from the state's table for the default projection.
+pub(crate) fn load_for(state: &AppState, rt: &ResourceType, projection: &Projection) -> Load {
+    match state.types.get(&rt.id) {
+        Some(info) if projection.is_all() => info.default_load,
+        _ => load_with(&state.registry, rt, projection),
+    }
 }
 
 /// Whether `raw` has, as a quoted string, the name of an attribute of the resource type whose
 /// `returned` keeps it out of a default response. A type the state does not know is assumed to
 /// have some.
 fn names_hidden(state: &AppState, rt: &ResourceType, raw: &str) -> bool {
-    match state.hidden.get(&rt.id) {
-        Some(names) => names.iter().any(|n| quoted(raw, n)),
+    match state.types.get(&rt.id) {
+        Some(info) => info.hidden.iter().any(|f| f.find(raw.as_bytes()).is_some()),
         None => true,
     }
-}
-
-/// Whether `name` occurs in `text` between double quotes.
-fn quoted(text: &str, name: &str) -> bool {
-    text.match_indices(name)
-        .any(|(i, _)| text[..i].ends_with('"') && text[i + name.len()..].starts_with('"'))
 }
 
 /// `s` as a JSON string.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    push_json_inner(out, s);
+    out.push('"');
+}
+
+/// An RFC 3339 time as a JSON string, formatted on the stack (an empty string if the time has
+/// no RFC 3339 form, as `format(..).unwrap_or_default()` gives).
+fn push_time(out: &mut String, t: time::OffsetDateTime) {
+    let mut buf = [0u8; 64];
+    let mut w = &mut buf[..];
+    // What was written is what the writer moved past (`format_into`'s count falls short of it
+    // for fractional seconds).
+    let n = match t.format_into(&mut w, &Rfc3339) {
+        Ok(_) => 64 - w.len(),
+        Err(_) => 0,
+    };
+    out.push('"');
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+    out.push('"');
+}
+
+/// `s` escaped for the inside of a JSON string.
+fn push_json_inner(out: &mut String, s: &str) {
     // Ids, names, times and URLs rarely need escaping: copied whole when they do not.
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push_str(s);
-        out.push('"');
         return;
     }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -349,9 +413,29 @@ mod tests {
     }
 
     #[test]
+    fn times_are_written_as_time_formats_them() {
+        use time::macros::datetime;
+        for t in [
+            datetime!(2026-12-07 07:39:51.852 UTC),
+            datetime!(2026-12-07 07:39:51 UTC),
+            datetime!(2026-01-01 00:00:00.000_001 UTC),
+        ] {
+            let mut out = String::new();
+            push_time(&mut out, t);
+            assert_eq!(out, format!("\"{}\"", t.format(&Rfc3339).unwrap()));
+        }
+    }
+
+    #[test]
     fn hidden_names_are_found_only_between_quotes() {
-        assert!(quoted(r#"{"password":"x"}"#, "password"));
-        assert!(!quoted(r#"{"title":"passwords"}"#, "password"));
-        assert!(quoted(r#"{"nickName":"password"}"#, "password"));
+        let registry = scim::Registry::rfc7643();
+        let infos = type_infos(&registry);
+        let user = &infos["User"];
+        let hidden = |raw: &str| user.hidden.iter().any(|f| f.find(raw.as_bytes()).is_some());
+        assert!(hidden(r#"{"password":"x"}"#));
+        assert!(!hidden(r#"{"title":"passwords"}"#));
+        assert!(hidden(r#"{"nickName":"password"}"#));
+        assert!(user.default_load.groups && !user.default_load.members);
+        assert!(infos["Group"].default_load.members);
     }
 }

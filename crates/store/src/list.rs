@@ -202,7 +202,9 @@ impl Base {
         };
         binds.extend(kinds.iter().map(|k| Bind::Text(k.clone())));
         if let Some(c) = condition {
-            text.push_str(&format!(" AND ({})", c.text));
+            text.push_str(" AND (");
+            text.push_str(&c.text);
+            text.push(')');
             binds.extend(c.binds.iter().cloned());
         }
         Base { text, binds }
@@ -218,27 +220,35 @@ pub(crate) fn segment_sql(
     offset: i64,
     limit: i64,
 ) -> (String, Vec<Bind>) {
-    let mut text = String::new();
+    // Pushed piece by piece: this runs for every list, lookups included.
+    let mut text = String::with_capacity(160 + base.text.len());
     let mut binds = base.binds.clone();
-    let dir = if order.desc() { "DESC" } else { "ASC" };
-    let cmp = if order.desc() { "<" } else { ">" };
+    let dir = if order.desc() { " DESC" } else { " ASC" };
+    let cmp = if order.desc() { " < " } else { " > " };
     let key = match order {
         Order::Expr { sql, .. } => sql.as_str(),
         _ => "NULL",
     };
-    text.push_str(&format!(
-        "SELECT {COLS}, {key} FROM resources r WHERE {}",
-        base.text
-    ));
+    text.push_str("SELECT ");
+    text.push_str(COLS);
+    text.push_str(", ");
+    text.push_str(key);
+    text.push_str(" FROM resources r WHERE ");
+    text.push_str(&base.text);
     match order {
         Order::Expr { sql, nullable, .. } => {
             if *nullable {
-                let null = if seg == 0 { "IS NOT NULL" } else { "IS NULL" };
-                text.push_str(&format!(" AND {sql} {null}"));
+                text.push_str(" AND ");
+                text.push_str(sql);
+                text.push_str(if seg == 0 { " IS NOT NULL" } else { " IS NULL" });
             }
             match after {
                 Some(Pos { k, p, .. }) if seg == 0 => {
-                    text.push_str(&format!(" AND ({sql}, r.pk) {cmp} (?, ?)"));
+                    text.push_str(" AND (");
+                    text.push_str(sql);
+                    text.push_str(", r.pk)");
+                    text.push_str(cmp);
+                    text.push_str("(?, ?)");
                     binds.push(match k {
                         Key::Int(i) => Bind::Int(*i),
                         Key::Text(s) => Bind::Text(s.clone()),
@@ -247,23 +257,31 @@ pub(crate) fn segment_sql(
                     binds.push(Bind::Int(*p));
                 }
                 Some(Pos { p, .. }) => {
-                    text.push_str(&format!(" AND r.pk {cmp} ?"));
+                    text.push_str(" AND r.pk");
+                    text.push_str(cmp);
+                    text.push('?');
                     binds.push(Bind::Int(*p));
                 }
                 None => {}
             }
+            text.push_str(" ORDER BY ");
             if seg == 0 {
-                text.push_str(&format!(" ORDER BY {sql} {dir}, r.pk {dir}"));
-            } else {
-                text.push_str(&format!(" ORDER BY r.pk {dir}"));
+                text.push_str(sql);
+                text.push_str(dir);
+                text.push_str(", ");
             }
+            text.push_str("r.pk");
+            text.push_str(dir);
         }
         _ => {
             if let Some(Pos { p, .. }) = after {
-                text.push_str(&format!(" AND r.pk {cmp} ?"));
+                text.push_str(" AND r.pk");
+                text.push_str(cmp);
+                text.push('?');
                 binds.push(Bind::Int(*p));
             }
-            text.push_str(&format!(" ORDER BY r.pk {dir}"));
+            text.push_str(" ORDER BY r.pk");
+            text.push_str(dir);
         }
     }
     text.push_str(" LIMIT ? OFFSET ?");

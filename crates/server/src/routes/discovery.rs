@@ -17,22 +17,29 @@ use super::{base_url, not_allowed, scim_json};
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(super) fn router() -> Router<AppState> {
+/// The discovery endpoints under `prefix`.
+pub(super) fn router(prefix: &str) -> Router<AppState> {
     Router::new()
         .route(
-            "/ServiceProviderConfig",
+            &format!("{prefix}/ServiceProviderConfig"),
             get(spc_handler).fallback(not_allowed("GET")),
         )
         .route(
-            "/ResourceTypes",
+            &format!("{prefix}/ResourceTypes"),
             get(resource_types).fallback(not_allowed("GET")),
         )
         .route(
-            "/ResourceTypes/{id}",
+            &format!("{prefix}/ResourceTypes/{{id}}"),
             get(resource_type).fallback(not_allowed("GET")),
         )
-        .route("/Schemas", get(schemas).fallback(not_allowed("GET")))
-        .route("/Schemas/{id}", get(schema).fallback(not_allowed("GET")))
+        .route(
+            &format!("{prefix}/Schemas"),
+            get(schemas).fallback(not_allowed("GET")),
+        )
+        .route(
+            &format!("{prefix}/Schemas/{{id}}"),
+            get(schema).fallback(not_allowed("GET")),
+        )
 }
 
 /// The configuration document of this server.

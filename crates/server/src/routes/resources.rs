@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::body::{query_pairs, read_json};
 use crate::error::ApiError;
-use crate::render::{self, etag, parse_etag};
+use crate::render::{self, etag, load_for, parse_etag};
 use crate::service::{self, Ctx};
 
 pub(super) fn resource_type(state: &AppState, id: &str) -> Result<ResourceType, ApiError> {
@@ -115,17 +115,6 @@ pub(super) fn projection_from_query(uri: &Uri) -> Result<Projection, ApiError> {
         find("attributes"),
         find("excludedattributes"),
     )?)
-}
-
-/// What to load beside the document so the projection can be answered, and nothing more:
-/// `excludedAttributes=members` never reads the membership table.
-pub(crate) fn load_for(state: &AppState, rt: &ResourceType, projection: &Projection) -> Load {
-    Load {
-        members: service::has_members(rt) && projection.includes(&state.registry, rt, "members"),
-        groups: rt.schema == scim::urn::USER && projection.includes(&state.registry, rt, "groups"),
-        // Only the default projection can pass the stored text on (see `render::resource_text`).
-        raw: projection.is_all(),
-    }
 }
 
 /// A single-resource response: body, `ETag`, and `Location` on create.

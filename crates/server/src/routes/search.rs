@@ -14,13 +14,14 @@ use scim::schema::ResourceType;
 use scim::{AttrPath, Filter};
 use store::{Load, Query, SortOrder};
 
-use super::resources::{load_for, resource_type};
+use super::resources::resource_type;
 use super::{Method, base_url, not_allowed, scim_json_text};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::body::{query_pairs, read_json};
 use crate::error::ApiError;
 use crate::render;
+use crate::render::load_for;
 
 /// `POST /{Resources}/.search`.
 pub(super) fn typed(rt: &str) -> Method {
