@@ -14,7 +14,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use server::render::push_json_str;
+use server::render::{push_json_inner, push_json_str};
 
 pub struct JsonLines;
 
@@ -128,7 +128,20 @@ impl Visit for Fields<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        push_json_str(self.0, &format!("{value:?}"));
+        // Escaped as it is formatted, without a string of its own first.
+        self.0.push('"');
+        let _ = write!(Escaped(self.0), "{value:?}");
+        self.0.push('"');
+    }
+}
+
+/// Writes what it is given escaped for the inside of a JSON string.
+struct Escaped<'a>(&'a mut String);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_json_inner(self.0, s);
+        Ok(())
     }
 }
 

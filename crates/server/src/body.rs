@@ -177,15 +177,83 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         .collect()
 }
 
-/// A form-encoded component, borrowed when it has nothing to decode (the common case).
+/// A form-encoded component, borrowed when it has nothing to decode (the common case). One
+/// pass into one buffer: `+` is a space, `%XX` a byte, and a `%` not followed by two hex
+/// digits stays as it is; bytes that are not UTF-8 become U+FFFD.
 fn decode(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'+' || b == b'%') {
         return Cow::Borrowed(s);
     }
-    let plus = s.replace('+', " ");
-    Cow::Owned(
-        percent_encoding::percent_decode_str(&plus)
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward form: `+` to space, then `percent-encoding`'s decoder.
+    fn reference(s: &str) -> String {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()
-            .into_owned(),
-    )
+            .into_owned()
+    }
+
+    #[test]
+    fn components_decode_as_percent_encoding_does() {
+        for s in [
+            "userName%20eq%20%22bjensen%40example.com%22",
+            "a+b%2Bc",
+            "%",
+            "%4",
+            "%4G",
+            "100%",
+            "%zz%41",
+            "%FF%FEok",
+            "%C3%A9t%C3%A9",
+            "%E2%82",
+            "plain",
+            "",
+        ] {
+            assert_eq!(decode(s), reference(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn names_are_lower_cased_and_values_decoded() {
+        let pairs = query_pairs(Some("Filter=a%20eq%20%22x%22&startIndex=2&&count"));
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![("filter", "a eq \"x\""), ("startindex", "2"), ("count", "")]
+        );
+    }
 }

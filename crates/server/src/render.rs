@@ -364,7 +364,7 @@ fn push_time(out: &mut String, t: time::OffsetDateTime) {
 }
 
 /// `s` escaped for the inside of a JSON string.
-fn push_json_inner(out: &mut String, s: &str) {
+pub fn push_json_inner(out: &mut String, s: &str) {
     // Ids, names, times and URLs rarely need escaping: copied whole when they do not.
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push_str(s);

@@ -187,10 +187,20 @@ impl Order {
 pub(crate) struct Base {
     pub(crate) text: String,
     pub(crate) binds: Vec<Bind>,
+    /// What the rows are read from: `resources r`, or a join that reaches them (see
+    /// [`plan::Join`]).
+    pub(crate) from: &'static str,
+    /// The key column to order and page by: `r.pk`, or its equal in the driving table.
+    pub(crate) pk: &'static str,
 }
 
 impl Base {
-    pub(crate) fn new(tenant: TenantId, kinds: &[String], condition: Option<&Sql>) -> Base {
+    pub(crate) fn new(
+        tenant: TenantId,
+        kinds: &[String],
+        condition: Option<&Sql>,
+        join: Option<plan::Join>,
+    ) -> Base {
         let mut binds = vec![Bind::Int(tenant.0)];
         let mut text = if kinds.len() == 1 {
             "r.tenant = ? AND r.kind = ?".to_owned()
@@ -207,7 +217,12 @@ impl Base {
             text.push(')');
             binds.extend(c.binds.iter().cloned());
         }
-        Base { text, binds }
+        Base {
+            text,
+            binds,
+            from: join.map_or("resources r", plan::Join::from),
+            pk: join.map_or("r.pk", plan::Join::pk),
+        }
     }
 }
 
@@ -233,7 +248,9 @@ pub(crate) fn segment_sql(
     text.push_str(COLS);
     text.push_str(", ");
     text.push_str(key);
-    text.push_str(" FROM resources r WHERE ");
+    text.push_str(" FROM ");
+    text.push_str(base.from);
+    text.push_str(" WHERE ");
     text.push_str(&base.text);
     match order {
         Order::Expr { sql, nullable, .. } => {
@@ -275,12 +292,14 @@ pub(crate) fn segment_sql(
         }
         _ => {
             if let Some(Pos { p, .. }) = after {
-                text.push_str(" AND r.pk");
+                text.push_str(" AND ");
+                text.push_str(base.pk);
                 text.push_str(cmp);
                 text.push('?');
                 binds.push(Bind::Int(*p));
             }
-            text.push_str(" ORDER BY r.pk");
+            text.push_str(" ORDER BY ");
+            text.push_str(base.pk);
             text.push_str(dir);
         }
     }
@@ -444,7 +463,10 @@ impl ListCtx<'_> {
             }
             sum
         } else {
-            let text = format!("SELECT COUNT(*) FROM resources r WHERE {}", self.base.text);
+            let text = format!(
+                "SELECT COUNT(*) FROM {} WHERE {}",
+                self.base.from, self.base.text
+            );
             conn.count(&text, &self.base.binds).await?
         };
         let total = u64::try_from(total).unwrap_or(0);
@@ -822,6 +844,7 @@ impl<'a> Listing<'a> {
             tenant,
             &kinds,
             plan.as_ref().and_then(|p| p.condition.as_ref()),
+            plan.as_ref().and_then(|p| p.join),
         );
         // Only cursors carry it; index paging (the common `filter=userName eq` lookup) skips
         // the hash.

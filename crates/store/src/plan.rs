@@ -90,6 +90,33 @@ pub struct Plan {
     pub condition: Option<Sql>,
     /// Whether `condition` selects exactly the resources the filter accepts.
     pub exact: bool,
+    /// A table the rows are reached through; `condition` may then name it.
+    pub join: Option<Join>,
+}
+
+/// A table a query reaches `resources r` through, instead of reading `resources` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// `emails e`, one row per matching address, in resource order.
+    Email,
+}
+
+impl Join {
+    /// The `FROM` clause.
+    pub fn from(self) -> &'static str {
+        match self {
+            // CROSS JOIN fixes the order: the address index first, then each row by its key.
+            Join::Email => "emails e CROSS JOIN resources r ON r.pk = e.resource",
+        }
+    }
+
+    /// The column equal to `r.pk` that follows the driving index's order: ordering by it
+    /// needs no sort.
+    pub fn pk(self) -> &'static str {
+        match self {
+            Join::Email => "e.resource",
+        }
+    }
 }
 
 /// An indexed column, as a filter or a sort sees it.
@@ -199,6 +226,9 @@ pub fn column(kind: &str, path: &AttrPath) -> Option<Col> {
 /// tenant to use its index), in the SQL of `dialect`.
 pub fn plan(filter: &Filter, tenant: i64, kinds: &[&str], dialect: Dialect) -> Plan {
     let cx = Cx { tenant, dialect };
+    if let Some(plan) = email_join(filter, cx, kinds) {
+        return plan;
+    }
     match node(filter, cx, kinds) {
         Some(n) => Plan {
             condition: Some(Sql {
@@ -206,12 +236,45 @@ pub fn plan(filter: &Filter, tenant: i64, kinds: &[&str], dialect: Dialect) -> P
                 binds: n.binds,
             }),
             exact: n.exact,
+            join: None,
         },
         None => Plan {
             condition: None,
             exact: false,
+            join: None,
         },
     }
+}
+
+/// `emails.value eq "x"` alone on Users, the lookup provisioning clients make: on SQLite, the
+/// rows are reached from the address index in key order. As a condition (`r.pk IN (SELECT …)`,
+/// which any other filter with an address test gets) SQLite first copies the matching keys
+/// into a temporary table: a fifth of the lookup's instructions (callgrind). Only `eq` can
+/// join: the emails table holds one row per resource and address, so no resource comes twice.
+/// PostgreSQL keeps the condition, whose plan has no such cost.
+fn email_join(filter: &Filter, cx: Cx, kinds: &[&str]) -> Option<Plan> {
+    let Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::String(literal),
+    } = filter
+    else {
+        return None;
+    };
+    if cx.dialect != Dialect::Sqlite
+        || kinds != ["User"]
+        || column("User", path) != Some(Col::Email)
+    {
+        return None;
+    }
+    Some(Plan {
+        condition: Some(Sql {
+            text: "e.tenant = ? AND e.value_lc = ?".to_owned(),
+            binds: vec![Bind::Int(cx.tenant), Bind::Text(fold(literal))],
+        }),
+        exact: true,
+        join: Some(Join::Email),
+    })
 }
 
 /// Whether the filter reads an attribute the plan's rows do not carry: the evaluator then needs

@@ -1814,6 +1814,7 @@ mod tests {
             TenantId(1),
             &kinds,
             plan.as_ref().and_then(|p| p.condition.as_ref()),
+            plan.as_ref().and_then(|p| p.join),
         );
         let after = Pos {
             s: 0,
@@ -1855,6 +1856,17 @@ mod tests {
             r#"displayName eq "Barbara""#,
         ] {
             assert_searches(&list_plan(&s, f, None, false).await, f);
+        }
+        // The address lookup reads the address index in key order and each row by its key:
+        // no temporary table of keys, no sort, on the first page or after a cursor.
+        for cursor in [false, true] {
+            let f = r#"emails.value eq "a@b.c""#;
+            let plan = list_plan(&s, f, None, cursor).await;
+            assert_streams(&plan, f);
+            assert!(
+                plan.iter().all(|l| !l.contains("SUBQUERY")) && plan.len() == 2,
+                "{f}: {plan:?}"
+            );
         }
         for (sort, cursor) in [
             (None, false),

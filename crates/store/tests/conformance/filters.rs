@@ -247,3 +247,58 @@ async fn filters_across_types() {
         assert_eq!(page.total, 6);
     }
 }
+
+/// An address several users share (in any case) finds each of them once, in the default
+/// order, whether the page is the first, a later one by index, or a later one by cursor.
+#[tokio::test]
+async fn a_shared_address_finds_every_user_holding_it_once() {
+    for b in backends().await {
+        let s = &*b.store;
+        let t = tenant(s, "shared").await;
+        for (i, addr) in [
+            "Desk@Example.com",
+            "desk@example.COM",
+            "other@example.com",
+            "DESK@example.com",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.create(
+                t,
+                "User",
+                json!({"schemas": [scim::urn::USER], "userName": format!("u{i}"),
+                       "emails": [{"value": addr, "type": "work"},
+                                  {"value": format!("u{i}@example.com"), "type": "home"}]}),
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
+        let f = r#"emails.value eq "desk@EXAMPLE.com""#;
+        assert_eq!(users(&b, t, f).await, v(&["u0", "u1", "u3"]), "{}", b.name);
+
+        let second = Query {
+            start_index: 2,
+            count: 1,
+            ..query(f)
+        };
+        let page = s.list(t, Some("User"), &second).await.unwrap();
+        assert_eq!((page.total, names(&page.resources)), (3, v(&["u1"])));
+
+        let mut seen = Vec::new();
+        let mut cursor = Some(String::new());
+        while let Some(c) = cursor {
+            let q = Query {
+                count: 2,
+                cursor: Some(c),
+                ..query(f)
+            };
+            let page = s.list(t, Some("User"), &q).await.unwrap();
+            assert_eq!(page.total, 3);
+            seen.extend(names(&page.resources));
+            cursor = page.next_cursor;
+        }
+        assert_eq!(seen, v(&["u0", "u1", "u3"]), "{}", b.name);
+    }
+}
