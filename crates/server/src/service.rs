@@ -213,8 +213,10 @@ pub async fn patch(
         let (registry, rt) = (&*registry, &rt_owned);
         let mut doc = None;
         if !doc_ops.is_empty() {
-            let outcome =
-                scim::patch::apply_with(registry, rt, &current_doc(current), &doc_ops, &values)?;
+            // The stored document as it is, without `id`: the operations cannot target `id`
+            // (readOnly) and `strip_id` drops it from the result anyway, and a copy with `id`
+            // added was a second clone of the document on the writer thread.
+            let outcome = scim::patch::apply_with(registry, rt, &current.doc, &doc_ops, &values)?;
             if outcome.changed {
                 let new = strip_id(outcome.resource);
                 if new != current.doc {
