@@ -59,7 +59,13 @@ pub use crate::list::MAX_IN_MEMORY_SORT;
 
 /// The schema, one script per version; a database records the last one applied in
 /// `PRAGMA user_version`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_directory.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_directory.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_feed_without_autoincrement.sql"),
+    ),
+];
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -187,3 +187,58 @@ async fn a_panicking_write_fails_and_the_writer_lives_on() {
             .is_some()
     );
 }
+
+/// A database at schema version 1 (feed sequence with AUTOINCREMENT) keeps its feed, numbers
+/// included, through the rebuild of version 2, and the feed goes on from the last number.
+#[tokio::test]
+async fn the_feed_keeps_its_numbers_through_the_version_2_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let path = path.to_str().unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("../../migrations/sqlite/0001_directory.sql"))
+        .unwrap();
+    conn.execute_batch(
+        r#"INSERT INTO tenants (name, created) VALUES ('acme', 0);
+           INSERT INTO resources (tenant, kind, id, version, name_lc, created, last_modified, doc)
+               VALUES (1, 'User', 'u-1', 1, 'a', 0, 0,
+                       '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a"}');
+           UPDATE resources SET version = 2, last_modified = 1 WHERE id = 'u-1';
+           PRAGMA user_version = 1;"#,
+    )
+    .unwrap();
+    drop(conn);
+
+    let s = SqliteStore::open(path, registry()).await.unwrap();
+    let t = s.tenant("acme").await.unwrap().unwrap().id;
+    let seqs = |changes: Vec<store::Change>| {
+        changes
+            .into_iter()
+            .map(|c| (c.seq, c.version))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seqs(s.changes(t, 0, 10).await.unwrap()),
+        vec![(1, 1), (2, 2)]
+    );
+    s.create(t, "User", user("b"), vec![]).await.unwrap();
+    assert_eq!(
+        seqs(s.changes(t, 2, 10).await.unwrap()),
+        vec![(3, 1)],
+        "the next number follows the last"
+    );
+    // The count the insert trigger keeps survived the rebuild of the triggers.
+    assert_eq!(s.list(t, Some("User"), &query("")).await.unwrap().total, 2);
+    drop(s);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let (version, table): (i64, String) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), sql FROM sqlite_master \
+             WHERE name = 'changes'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(!table.contains("AUTOINCREMENT"), "{table}");
+}
