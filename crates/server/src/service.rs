@@ -73,7 +73,7 @@ fn strip_id(mut doc: Value) -> Value {
 }
 
 /// POST: validate, store, return what was stored.
-pub async fn create(ctx: Ctx<'_>, rt: &ResourceType, body: &Value) -> Result<Stored, ApiError> {
+pub async fn create(ctx: Ctx<'_>, rt: &ResourceType, body: Value) -> Result<Stored, ApiError> {
     let (doc, members) = prepare_create(ctx, rt, body)?;
     Ok(ctx
         .state
@@ -87,10 +87,12 @@ pub async fn create(ctx: Ctx<'_>, rt: &ResourceType, body: &Value) -> Result<Sto
 pub fn prepare_create(
     ctx: Ctx<'_>,
     rt: &ResourceType,
-    body: &Value,
+    body: Value,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let limits = ctx.state.limits.values();
-    let mut doc = validate_with(&ctx.state.registry, rt, body, Mode::Create, &limits)?;
+    // The body is ours: validation moves its values into the document instead of copying them.
+    let mut doc =
+        scim::validate::validate_owned(&ctx.state.registry, rt, body, Mode::Create, &limits)?;
     let members = if has_members(rt) {
         take_members(&mut doc)
     } else {

@@ -216,8 +216,7 @@ fn create_run<'a>(
         if run.as_ref().is_some_and(|r| r.rt.id != rt.id) {
             break;
         }
-        let Ok(item) = service::prepare_create(ctx, rt, data.as_ref().unwrap_or(&Value::Null))
-        else {
+        let Ok(item) = service::prepare_create(ctx, rt, data.unwrap_or(Value::Null)) else {
             break;
         };
         run.get_or_insert_with(|| CreateRun {
@@ -346,7 +345,7 @@ async fn execute(
                 ))
                 .into());
             }
-            (201, Some(service::create(ctx, rt, data).await?))
+            (201, Some(service::create(ctx, rt, data.clone()).await?))
         }
         BulkMethod::Put => (
             200,

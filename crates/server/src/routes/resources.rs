@@ -155,7 +155,7 @@ async fn create(
         state: &state,
         tenant: caller.tenant,
     };
-    let mut stored = service::create(ctx, &rt, &body).await?;
+    let mut stored = service::create(ctx, &rt, body).await?;
     let load = load_for(&state, &rt, &projection);
     // The store answers a create with what it wrote, memberships included (a new user is in no
     // group yet); only what it left out is read back.
