@@ -287,6 +287,13 @@ async fn user_name_is_unique_case_insensitively() {
             .unwrap();
         assert_eq!(got.doc["userName"], "jsmith");
         assert_eq!(got.version, 1);
+        // Nor did the refused rename reach the change feed.
+        let feed = s.changes(t, 0, 100).await.unwrap();
+        assert!(
+            feed.iter()
+                .all(|c| !(c.id == other.id && c.op == ChangeOp::Update)),
+            "{feed:?}"
+        );
 
         // Changing only the case of one's own name is allowed.
         let renamed = edit(s, t, "User", &other.id, |d| d["userName"] = json!("JSmith"))

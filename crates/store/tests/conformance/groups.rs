@@ -90,6 +90,23 @@ async fn unknown_members_are_rejected() {
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "member 'ghost' does not exist");
+        // A change that adds a real member before the missing one writes nothing either.
+        let real = s.create(t, "User", user("real"), vec![]).await.unwrap();
+        let err = members(
+            s,
+            t,
+            &g.id,
+            vec![MemberChange::Add(vec![real.id.clone(), "ghost".into()])],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "member 'ghost' does not exist");
+        let load = Load {
+            members: true,
+            ..Load::default()
+        };
+        let got = s.get(t, "Group", &g.id, load).await.unwrap().unwrap();
+        assert_eq!((got.version, got.members.map(|m| m.len())), (1, Some(0)));
         // A user cannot have members.
         let u = s.create(t, "User", user("u"), vec![]).await.unwrap();
         let err = s

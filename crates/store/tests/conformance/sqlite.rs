@@ -150,6 +150,70 @@ async fn concurrent_writes_are_committed_when_acknowledged() {
     assert_eq!(other.changes(t, 0, 1000).await.unwrap().len(), 200);
 }
 
+/// Renames share transactions as creates do, without a savepoint each: a rename onto a taken
+/// name fails alone (SQLite undoes its one statement, trigger included), and every rename
+/// acknowledged is committed, in the feed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_renames_fail_alone_when_a_name_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let path = path.to_str().unwrap().to_owned();
+    let s = Arc::new(SqliteStore::open(&path, registry()).await.unwrap());
+    let t = s.ensure_tenant("acme").await.unwrap().0.id;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(
+            s.create(t, "User", user(&format!("u{i}")), vec![])
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let other = Arc::new(SqliteStore::open(&path, registry()).await.unwrap());
+    let mut tasks = Vec::new();
+    // Every tenth user keeps its name, and the user after it tries to take that name.
+    for (i, id) in ids.iter().cloned().enumerate().filter(|(i, _)| i % 10 != 0) {
+        let (s, other) = (Arc::clone(&s), Arc::clone(&other));
+        let name = if i % 10 == 1 {
+            format!("u{}", i - 1)
+        } else {
+            format!("renamed{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = edit(&*s, t, "User", &id, move |d| d["userName"] = json!(name)).await;
+            if r.is_ok() {
+                let seen = other.get(t, "User", &id, Load::default()).await.unwrap();
+                assert_eq!(
+                    seen.unwrap().version,
+                    2,
+                    "acknowledged before it was committed"
+                );
+            }
+            (id, r.map(|_| ()))
+        }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        let (id, r) = task.await.unwrap();
+        let got = s
+            .get(t, "User", &id, Load::default())
+            .await
+            .unwrap()
+            .unwrap();
+        match r {
+            Ok(()) => assert!(got.doc["userName"].as_str().unwrap().starts_with("renamed")),
+            Err(StoreError::Uniqueness(_)) => {
+                refused += 1;
+                assert_eq!(got.version, 1);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(refused, 10);
+    // 100 creates, 80 renames.
+    assert_eq!(other.changes(t, 0, 1000).await.unwrap().len(), 180);
+}
+
 /// A write that panics on the writer thread fails alone: its caller gets an error, nothing of
 /// it is kept, and the thread goes on serving writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
