@@ -300,5 +300,22 @@ async fn a_shared_address_finds_every_user_holding_it_once() {
             cursor = page.next_cursor;
         }
         assert_eq!(seen, v(&["u0", "u1", "u3"]), "{}", b.name);
+
+        // Sorted by another attribute, from the end, on pages by cursor.
+        let mut seen = Vec::new();
+        let mut cursor = Some(String::new());
+        while let Some(c) = cursor {
+            let q = Query {
+                sort_by: Some(scim::AttrPath::parse("userName").unwrap()),
+                sort_order: store::SortOrder::Descending,
+                count: 2,
+                cursor: Some(c),
+                ..query(f)
+            };
+            let page = s.list(t, Some("User"), &q).await.unwrap();
+            seen.extend(names(&page.resources));
+            cursor = page.next_cursor;
+        }
+        assert_eq!(seen, v(&["u3", "u1", "u0"]), "{}", b.name);
     }
 }
