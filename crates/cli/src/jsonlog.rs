@@ -14,7 +14,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use server::render::{push_json_inner, push_json_str};
+use server::render::{push_formatted, push_json_inner, push_json_str};
 
 pub struct JsonLines;
 
@@ -53,34 +53,13 @@ where
     }
 }
 
-/// RFC 3339 in UTC with microseconds, as `tracing_subscriber` writes it. Digits are pushed
-/// directly: seven padded `write!` arguments were most of the line's formatting time.
+/// RFC 3339 in UTC with microseconds, as `tracing_subscriber` writes it, formatted on the
+/// stack: seven padded `write!` arguments were most of the line's formatting time.
 fn timestamp(out: &mut String, t: time::OffsetDateTime) {
-    fn digits(out: &mut String, value: u32, width: u32) {
-        for i in (0..width).rev() {
-            let d = (value / 10u32.pow(i)) % 10;
-            out.push(char::from(b'0' + d as u8));
-        }
-    }
-    let year = t.year();
-    if (0..=9999).contains(&year) {
-        digits(out, year.unsigned_abs(), 4);
-    } else {
-        let _ = write!(out, "{year:04}");
-    }
-    for (sep, value) in [
-        ('-', u32::from(u8::from(t.month()))),
-        ('-', u32::from(t.day())),
-        ('T', u32::from(t.hour())),
-        (':', u32::from(t.minute())),
-        (':', u32::from(t.second())),
-    ] {
-        out.push(sep);
-        digits(out, value, 2);
-    }
-    out.push('.');
-    digits(out, t.microsecond(), 6);
-    out.push('Z');
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    push_formatted(out, t, FORMAT);
 }
 
 /// An event's fields as `,"name":value` members.

@@ -275,6 +275,13 @@ pub(crate) struct TypeInfo {
     pub(crate) default_load: Load,
 }
 
+impl TypeInfo {
+    /// Whether `raw` has the name of one of those attributes as a quoted string.
+    fn hides(&self, raw: &str) -> bool {
+        self.hidden.iter().any(|f| f.find(raw.as_bytes()).is_some())
+    }
+}
+
 /// [`TypeInfo`] per resource type id.
 pub(crate) fn type_infos(registry: &scim::Registry) -> HashMap<String, TypeInfo> {
     fn walk(attrs: &[Attribute], out: &mut Vec<Finder<'static>>) {
@@ -335,7 +342,7 @@ pub(crate) fn load_for(state: &AppState, rt: &ResourceType, projection: &Project
 /// have some.
 fn names_hidden(state: &AppState, rt: &ResourceType, raw: &str) -> bool {
     match state.types.get(&rt.id) {
-        Some(info) => info.hidden.iter().any(|f| f.find(raw.as_bytes()).is_some()),
+        Some(info) => info.hides(raw),
         None => true,
     }
 }
@@ -347,20 +354,30 @@ pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// An RFC 3339 time as a JSON string, formatted on the stack (an empty string if the time has
-/// no RFC 3339 form, as `format(..).unwrap_or_default()` gives).
+/// An RFC 3339 time as a JSON string (an empty string if the time has no RFC 3339 form, as
+/// `format(..).unwrap_or_default()` gives).
 fn push_time(out: &mut String, t: time::OffsetDateTime) {
+    out.push('"');
+    push_formatted(out, t, &Rfc3339);
+    out.push('"');
+}
+
+/// `t` in `format`, formatted on the stack instead of into a string of its own; nothing if it
+/// does not fit 64 bytes or has no such form.
+pub fn push_formatted(
+    out: &mut String,
+    t: time::OffsetDateTime,
+    format: &(impl time::formatting::Formattable + ?Sized),
+) {
     let mut buf = [0u8; 64];
     let mut w = &mut buf[..];
     // What was written is what the writer moved past (`format_into`'s count falls short of it
     // for fractional seconds).
-    let n = match t.format_into(&mut w, &Rfc3339) {
+    let n = match t.format_into(&mut w, format) {
         Ok(_) => 64 - w.len(),
         Err(_) => 0,
     };
-    out.push('"');
     out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
-    out.push('"');
 }
 
 /// `s` escaped for the inside of a JSON string.
@@ -431,10 +448,9 @@ mod tests {
         let registry = scim::Registry::rfc7643();
         let infos = type_infos(&registry);
         let user = &infos["User"];
-        let hidden = |raw: &str| user.hidden.iter().any(|f| f.find(raw.as_bytes()).is_some());
-        assert!(hidden(r#"{"password":"x"}"#));
-        assert!(!hidden(r#"{"title":"passwords"}"#));
-        assert!(hidden(r#"{"nickName":"password"}"#));
+        assert!(user.hides(r#"{"password":"x"}"#));
+        assert!(!user.hides(r#"{"title":"passwords"}"#));
+        assert!(user.hides(r#"{"nickName":"password"}"#));
         assert!(user.default_load.groups && !user.default_load.members);
         assert!(infos["Group"].default_load.members);
     }
