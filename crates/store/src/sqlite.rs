@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_feed_without_autoincrement.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_writes_without_statement_journal.sql"),
+    ),
 ];
 
 /// How long a statement waits for another process's write lock before failing.
@@ -172,6 +176,10 @@ fn connect(path: &Path, read_only: bool, synchronous_full: bool) -> rusqlite::Re
 }
 
 /// [`connect`], mapping up to `mmap_bytes` of the file (see [`READER_MMAP_BYTES`]).
+///
+/// `foreign_keys` is off: with it on, SQLite checks each key at the end of the statement that
+/// stores it and so gives every write a statement journal. What the declarations did is done by
+/// the write paths and the delete trigger instead (see migration 0003).
 fn connect_as(
     path: &Path,
     read_only: bool,
@@ -189,7 +197,7 @@ fn connect_as(
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; PRAGMA temp_store = MEMORY; \
+        "PRAGMA foreign_keys = OFF; PRAGMA synchronous = {}; PRAGMA temp_store = MEMORY; \
          PRAGMA cache_size = -16384;",
         if synchronous_full { "FULL" } else { "NORMAL" }
     ))?;
@@ -939,8 +947,9 @@ fn insert_emails(
     if emails.is_empty() {
         return Ok(());
     }
-    let mut stmt =
-        conn.prepare_cached("INSERT INTO emails (tenant, resource, value_lc) VALUES (?, ?, ?)")?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR FAIL INTO emails (tenant, resource, value_lc) VALUES (?, ?, ?)",
+    )?;
     for email in emails {
         stmt.execute(params![tenant.0, pk, email])?;
     }
@@ -1000,7 +1009,7 @@ fn insert_resource(
     let id = new_id();
     // The change-feed entry and the count come from the insert trigger.
     conn.prepare_cached(
-        "INSERT INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
+        "INSERT OR FAIL INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
          display, active, created, last_modified, doc) \
          VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
@@ -1529,8 +1538,8 @@ impl Store for SqliteStore {
                 };
                 check(precondition, row.version)?;
                 // Each group that loses the resource as a member gets a new version (the update
-                // trigger records it); memberships in both directions and email index rows then go
-                // by ON DELETE CASCADE, and the delete trigger records the deletion.
+                // trigger records it); the delete trigger then removes memberships in both
+                // directions and the email index rows, and records the deletion.
                 conn.prepare_cached(
                     "UPDATE resources SET version = version + 1, last_modified = ? \
                  WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
@@ -1718,8 +1727,9 @@ fn write_change(
                 // entries of every index whose columns an UPDATE names, and a PATCH of `title`
                 // then touches one index (`last_modified`) instead of seven.
                 let old = Indexed::of(kind, &current.doc);
-                let mut sql =
-                    String::from("UPDATE resources SET doc = ?, version = ?, last_modified = ?");
+                let mut sql = String::from(
+                    "UPDATE OR FAIL resources SET doc = ?, version = ?, last_modified = ?",
+                );
                 let mut binds: Vec<Box<dyn ToSql + '_>> =
                     vec![Box::new(&text), Box::new(current.version), Box::new(now)];
                 if old.external_id != ix.external_id {
@@ -1756,7 +1766,7 @@ fn write_change(
             }
             None => {
                 conn.prepare_cached(
-                    "UPDATE resources SET version = ?, last_modified = ? WHERE pk = ?",
+                    "UPDATE OR FAIL resources SET version = ?, last_modified = ? WHERE pk = ?",
                 )?
                 .execute(params![current.version, now, pk])?;
             }

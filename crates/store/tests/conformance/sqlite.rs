@@ -303,6 +303,93 @@ async fn the_feed_keeps_its_numbers_through_the_version_2_rebuild() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "migrated to the latest version");
     assert!(!table.contains("AUTOINCREMENT"), "{table}");
+}
+
+/// The store runs without SQLite's foreign-key enforcement (see migration 0003): deleting users
+/// and groups must still leave no address or membership pointing at a deleted row, and the
+/// counts must follow. `PRAGMA foreign_key_check` reads the schema's declarations whether
+/// enforcement is on or not.
+#[tokio::test]
+async fn deletes_leave_no_orphans_without_foreign_key_enforcement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fk.db");
+    let path = path.to_str().unwrap();
+    let s = SqliteStore::open(path, registry()).await.unwrap();
+    let t = s.ensure_tenant("acme").await.unwrap().0.id;
+    let mut with_mail = user("mailed");
+    with_mail["emails"] = json!([{"value": "a@example.com"}, {"value": "b@example.com"}]);
+    let mailed = s.create(t, "User", with_mail, vec![]).await.unwrap();
+    let kept = s.create(t, "User", user("kept"), vec![]).await.unwrap();
+    let inner = s
+        .create(t, "Group", group("Inner"), vec![mailed.id.clone()])
+        .await
+        .unwrap();
+    let outer = s
+        .create(
+            t,
+            "Group",
+            group("Outer"),
+            vec![inner.id.clone(), mailed.id.clone(), kept.id.clone()],
+        )
+        .await
+        .unwrap();
+
+    s.delete(t, "User", &mailed.id, Precondition::None)
+        .await
+        .unwrap();
+    s.delete(t, "Group", &inner.id, Precondition::None)
+        .await
+        .unwrap();
+    let page = s
+        .list(
+            t,
+            Some("User"),
+            &query(r#"emails.value eq "a@example.com""#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0, "the deleted user's addresses went with it");
+    assert_eq!(s.list(t, Some("User"), &query("")).await.unwrap().total, 1);
+    assert_eq!(s.list(t, Some("Group"), &query("")).await.unwrap().total, 1);
+    let members = s
+        .get(
+            t,
+            "Group",
+            &outer.id,
+            Load {
+                members: true,
+                groups: false,
+                raw: false,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .members
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].value, kept.id);
+    drop(s);
+
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let orphans: Vec<(String, i64)> = conn
+        .prepare("SELECT \"table\", rowid FROM pragma_foreign_key_check")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(-1)))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(orphans, vec![]);
+    let rows: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM emails), (SELECT count(*) FROM members)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, (0, 1));
 }
