@@ -88,7 +88,9 @@ const READER_MMAP_BYTES: i64 = 256 * 1024 * 1024;
 /// they outgrow it, SQLite writes them to the WAL early (and again at the commit if changed
 /// again) and reads evicted pages back. A Bulk batch of about 1,800 users changes some 5,000
 /// pages (20 MB) across the random-key indexes, more than the 16 MiB the other connections
-/// keep: spilling and reading back were a fifth of the writer's time.
+/// keep: spilling and reading back were a fifth of the writer's time. The price: at each commit
+/// SQLite walks the cache's whole hash table (`pcache1TruncateUnsafe`), about 80,000
+/// instructions at this size (callgrind), some 5,000 per write in a batch of 16.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// Prepared statements kept per connection: every statement of the hot paths stays prepared.
@@ -319,9 +321,9 @@ impl SqliteStore {
 /// Every such checkpoint holds up all writes for its copying and two `fsync`s (50-70 ms here,
 /// the p99 of create). 32,768 pages (128 MiB) let the writer run into it less often than
 /// 16,384 did: in interleaved runs create's p99 fell from 53-58 to 9-13 ms and Bulk went from
-/// 20,000-20,900 to 21,000-23,300 users/s, now that the writer's own page cache holds what it
-/// changes (64 MiB) and a bigger WAL costs it no extra lookups. The WAL file then keeps its
-/// high-water mark, about 150-200 MB after minutes of creates or Bulk.
+/// 20,000-20,900 to 21,000-23,300 users/s. (An earlier trial of a larger backstop, when the
+/// writer's cache was 16 MiB, had cost creates CPU.) The WAL file then keeps its high-water
+/// mark, about 150-200 MB after minutes of creates or Bulk.
 const WAL_BACKSTOP_PAGES: i64 = 32_768;
 
 /// How long the checkpoint thread lets commits accumulate before copying them into the
@@ -1034,8 +1036,8 @@ fn insert_resource(
     let id = new_id();
     // The change-feed entry and the count come from the insert trigger.
     conn.prepare_cached(
-        "INSERT OR FAIL INTO resources (tenant, kind, id, version, external_id, name_lc, display_lc, \
-         display, active, created, last_modified, doc) \
+        "INSERT OR FAIL INTO resources (tenant, kind, id, version, external_id, name_lc, \
+         display_lc, display, active, created, last_modified, doc) \
          VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
