@@ -14,7 +14,11 @@
 --   journal. A trigger's statements take the outer statement's resolution.
 -- * The count's upsert in the insert trigger. SQLite compiles every `DO UPDATE` with ABORT
 --   resolution whatever the outer statement says, so the trigger now creates the count's row
---   if it is missing and then increments it, two plain statements.
+--   if it is missing (`DO NOTHING`, which needs no journal: it ignores the conflict) and then
+--   increments it. Not `INSERT … SELECT … WHERE NOT EXISTS`: a SELECT that reads the table it
+--   inserts into goes through a temporary table, one more B-tree opened and closed per insert.
+--   Nor `INSERT OR IGNORE`: a trigger's statement takes the outer statement's `OR FAIL`
+--   instead of its own, while an upsert clause keeps its own.
 -- * Foreign-key checks, which SQLite counts during the statement and tests at its end. The
 --   store's connections now run with `foreign_keys` off (see `connect_as`): every key a write
 --   stores was read or written in the same transaction, and the one thing the declarations did
@@ -27,11 +31,8 @@ CREATE TRIGGER resources_created AFTER INSERT ON resources
 BEGIN
     INSERT INTO changes (tenant, kind, id, op, version, at)
         VALUES (NEW.tenant, NEW.kind, NEW.id, 'create', NEW.version, NEW.last_modified);
-    INSERT INTO resource_counts (tenant, kind, n)
-        SELECT NEW.tenant, NEW.kind, 0
-        WHERE NOT EXISTS (
-            SELECT 1 FROM resource_counts WHERE tenant = NEW.tenant AND kind = NEW.kind
-        );
+    INSERT INTO resource_counts (tenant, kind, n) VALUES (NEW.tenant, NEW.kind, 0)
+        ON CONFLICT DO NOTHING;
     UPDATE resource_counts SET n = n + 1 WHERE tenant = NEW.tenant AND kind = NEW.kind;
 END;
 
