@@ -360,8 +360,7 @@ async fn deletes_leave_no_orphans_without_foreign_key_enforcement() {
             &outer.id,
             Load {
                 members: true,
-                groups: false,
-                raw: false,
+                ..Load::default()
             },
         )
         .await
