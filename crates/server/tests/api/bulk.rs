@@ -1,5 +1,5 @@
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -154,6 +154,74 @@ async fn a_run_of_creates_fails_per_operation() {
     assert_eq!(statuses, ["201", "409"], "{r}");
     let (_, list) = s
         .send(Method::GET, "/Users?filter=userName%20eq%20%22u8%22", None)
+        .await;
+    assert_eq!(list["totalResults"], 0, "not attempted after failOnErrors");
+}
+
+/// A create whose body validation refuses ends a run of creates: it is reported in its place
+/// with the error `POST` alone gives, the creates after it still run, and `failOnErrors` counts
+/// it where it stands.
+#[tokio::test]
+async fn a_refused_body_inside_a_run_is_reported_in_place() {
+    let s = TestServer::start().await;
+    let user = |b: &str, name: Value| json!({"method": "POST", "path": "/Users", "bulkId": b, "data": {"userName": name}});
+    let statuses = |r: &Value| -> Vec<String> {
+        r["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ops = [
+        user("a", json!("r1")),
+        user("b", json!("r2")),
+        user("c", json!(5)),
+        user("d", json!("r4")),
+        user("e", json!("r5")),
+    ];
+    let (_, r) = s
+        .send(Method::POST, "/Bulk", Some(json!({"Operations": ops})))
+        .await;
+    assert_eq!(statuses(&r), ["201", "201", "400", "201", "201"], "{r}");
+    assert_eq!(r["Operations"][2]["response"]["scimType"], "invalidValue");
+    assert_eq!(r["Operations"][2]["bulkId"], "c");
+    let (_, alone) = s
+        .send(Method::POST, "/Users", Some(json!({"userName": 5})))
+        .await;
+    assert_eq!(r["Operations"][2]["response"]["detail"], alone["detail"]);
+
+    // The run's own failure reaches the limit: the refused body after it is not reported.
+    let ops = [
+        user("f", json!("r6")),
+        user("g", json!("R1")),
+        user("h", json!(7)),
+    ];
+    let (_, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"failOnErrors": 1, "Operations": ops})),
+        )
+        .await;
+    assert_eq!(statuses(&r), ["201", "409"], "{r}");
+
+    // The refused body is the error that reaches the limit: nothing after it runs.
+    let ops = [
+        user("i", json!("r9")),
+        user("j", json!(8)),
+        user("k", json!("r11")),
+    ];
+    let (_, r) = s
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"failOnErrors": 1, "Operations": ops})),
+        )
+        .await;
+    assert_eq!(statuses(&r), ["201", "400"], "{r}");
+    let (_, list) = s
+        .send(Method::GET, "/Users?filter=userName%20eq%20%22r11%22", None)
         .await;
     assert_eq!(list["totalResults"], 0, "not attempted after failOnErrors");
 }
