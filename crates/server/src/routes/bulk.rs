@@ -252,15 +252,15 @@ fn create_run<'a>(
             Some((_, data)) => data,
             None => datas[i].take(),
         };
-        let run = run.get_or_insert_with(|| CreateRun {
+        let current = run.get_or_insert_with(|| CreateRun {
             rt,
             items: Vec::new(),
             refused: None,
         });
         match service::prepare_create(ctx, rt, data.unwrap_or(Value::Null)) {
-            Ok(item) => run.items.push((i, item)),
+            Ok(item) => current.items.push((i, item)),
             Err(e) => {
-                run.refused = Some((i, e));
+                current.refused = Some((i, e));
                 break;
             }
         }
