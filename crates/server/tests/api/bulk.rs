@@ -3,6 +3,16 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// The status of each operation in a Bulk response, in order.
+fn statuses(r: &Value) -> Vec<&str> {
+    r["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn bulk_with_cross_references_in_members() {
     let s = TestServer::start().await;
@@ -126,13 +136,7 @@ async fn a_run_of_creates_fails_per_operation() {
     let (_, r) = s
         .send(Method::POST, "/Bulk", Some(json!({"Operations": ops})))
         .await;
-    let statuses: Vec<&str> = r["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["201", "409", "201", "409", "201"], "{r}");
+    assert_eq!(statuses(&r), ["201", "409", "201", "409", "201"], "{r}");
     assert_eq!(r["Operations"][1]["response"]["scimType"], "uniqueness");
     let (_, list) = s.send(Method::GET, "/Users?count=0", None).await;
     assert_eq!(list["totalResults"], 4);
@@ -145,13 +149,7 @@ async fn a_run_of_creates_fails_per_operation() {
             Some(json!({"failOnErrors": 1, "Operations": ops})),
         )
         .await;
-    let statuses: Vec<&str> = r["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["201", "409"], "{r}");
+    assert_eq!(statuses(&r), ["201", "409"], "{r}");
     let (_, list) = s
         .send(Method::GET, "/Users?filter=userName%20eq%20%22u8%22", None)
         .await;
@@ -165,14 +163,6 @@ async fn a_run_of_creates_fails_per_operation() {
 async fn a_refused_body_inside_a_run_is_reported_in_place() {
     let s = TestServer::start().await;
     let user = |b: &str, name: Value| json!({"method": "POST", "path": "/Users", "bulkId": b, "data": {"userName": name}});
-    let statuses = |r: &Value| -> Vec<String> {
-        r["Operations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["status"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let ops = [
         user("a", json!("r1")),
         user("b", json!("r2")),
