@@ -177,7 +177,7 @@ pub fn apply_with(
     for op in ops {
         apply_in_place(registry, rt, &mut work, op, limits)?;
     }
-    if same(&work, resource) {
+    if crate::json_eq(&work, resource) {
         return Ok(PatchOutcome {
             resource: work,
             changed: false,
@@ -191,7 +191,7 @@ pub fn apply_with(
         Mode::Replace { existing: resource },
         limits,
     )?;
-    let changed = !same(&validated, resource);
+    let changed = !crate::json_eq(&validated, resource);
     Ok(PatchOutcome {
         resource: validated,
         changed,
@@ -211,30 +211,9 @@ pub fn apply_operation(
 ) -> Result<bool, Error> {
     let mut work = resource.clone();
     apply_in_place(registry, rt, &mut work, op, &Limits::default())?;
-    let changed = !same(&work, resource);
+    let changed = !crate::json_eq(&work, resource);
     *resource = work;
     Ok(changed)
-}
-
-/// `a == b`, quicker on the usual case of two maps holding the same keys in the same order: a
-/// map compared as a map looks every key up by its hash, at every level of the resource.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            if x.len() != y.len() {
-                return false;
-            }
-            if x.keys().eq(y.keys()) {
-                x.values().zip(y.values()).all(|(v, w)| same(v, w))
-            } else {
-                x == y
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
-        }
-        _ => a == b,
-    }
 }
 
 /// What an operation's path leads to in the schema.

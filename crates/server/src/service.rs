@@ -172,7 +172,7 @@ pub async fn replace(
         }
         let doc = strip_id(doc);
         Ok(Modification {
-            doc: (doc != current.doc).then_some(doc),
+            doc: (!scim::json_eq(&doc, &current.doc)).then_some(doc),
             members: changes,
         })
     };
@@ -221,7 +221,7 @@ pub async fn patch(
             let outcome = scim::patch::apply_with(registry, rt, &current.doc, &doc_ops, &values)?;
             if outcome.changed {
                 let new = strip_id(outcome.resource);
-                if new != current.doc {
+                if !scim::json_eq(&new, &current.doc) {
                     doc = Some(new);
                 }
             }

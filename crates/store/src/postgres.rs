@@ -1219,7 +1219,7 @@ impl Store for PostgresStore {
         load_extras(&mut tx, pk, &mut current, load).await?;
         let change = modify(&current)?;
 
-        let new_doc = change.doc.filter(|d| *d != current.doc);
+        let new_doc = change.doc.filter(|d| !scim::json_eq(d, &current.doc));
         let mut members_changed = false;
         for delta in &change.members {
             if kind != "Group" {

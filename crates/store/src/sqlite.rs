@@ -1687,7 +1687,7 @@ fn write_change(
     load: Load,
     now: i64,
 ) -> Result<(Stored, bool)> {
-    let new_doc = change.doc.filter(|d| *d != current.doc);
+    let new_doc = change.doc.filter(|d| !scim::json_eq(d, &current.doc));
     let mut members_changed = false;
     for delta in &change.members {
         if kind != "Group" {
