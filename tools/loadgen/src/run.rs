@@ -69,6 +69,12 @@ pub struct RunArgs {
     /// Seed of the request mix.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// More connections sending PATCHes (replace `title`) during every run of the other
+    /// scenarios, on both sides, as a directory under provisioning serves its lookups. They
+    /// are not counted in the scenario's figures; their rate is reported beside it. The
+    /// server's CPU per request then includes theirs.
+    #[arg(long, default_value_t = 0)]
+    pub background_writes: usize,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -161,10 +167,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         });
     }
     let server_sample = sample(&server, args.sample).await?;
-    let reads = args
-        .scenarios
-        .iter()
-        .any(|s| !matches!(s, Scenario::Create | Scenario::Bulk));
+    let reads = args.background_writes > 0
+        || args
+            .scenarios
+            .iter()
+            .any(|s| !matches!(s, Scenario::Create | Scenario::Bulk));
     if server_sample.is_empty() && reads {
         bail!(
             "the tenant has no users to read: seed it first (loadgen generate | scimsync import)"
@@ -531,12 +538,37 @@ async fn run_one(
             worker(plan, target, w as u64, measure_from, deadline, counted).await
         }));
     }
+    let background = if counted { 0 } else { args.background_writes };
+    let writes = Arc::new(Plan {
+        scenario: Scenario::Patch,
+        sample: side.sample.clone(),
+        run_tag: format!("{}b", plan.run_tag),
+        counter: AtomicU64::new(0),
+        bulk_size: 1,
+        group: None,
+        member_ids: Arc::new(Vec::new()),
+        members: 0,
+        seed: plan.seed ^ 0xb6,
+    });
+    let mut writers = Vec::new();
+    for w in 0..background {
+        let plan = writes.clone();
+        let target = side.target.clone();
+        let w = (args.connections + w) as u64;
+        writers.push(tokio::spawn(async move {
+            worker(plan, target, w, measure_from, deadline, false).await
+        }));
+    }
     let mut total = Recorder::default();
     let mut seqs: Vec<(u64, u32)> = Vec::new();
     for t in tasks {
         let (rec, s) = t.await?;
         total.merge(rec);
         seqs.extend(s);
+    }
+    let mut written = Recorder::default();
+    for t in writers {
+        written.merge(t.await?.0);
     }
     let elapsed = if counted {
         start.elapsed()
@@ -547,6 +579,12 @@ async fn run_one(
     };
     let extra = if counted {
         Some(member_growth(&mut seqs, args.member_window, plan.members))
+    } else if background > 0 {
+        let w = written.summary(elapsed);
+        Some(json!({
+            "background_patches_per_s": w.rps.round(),
+            "background_errors": w.errors,
+        }))
     } else {
         None
     };

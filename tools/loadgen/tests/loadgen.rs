@@ -147,4 +147,16 @@ async fn every_scenario_runs_without_errors_against_the_server_and_the_baseline(
         .unwrap();
     assert_eq!(members["sides"]["server"]["requests"], 30);
     assert_eq!(members["sides"]["server"]["detail"]["members"], 30);
+
+    // Lookups while other connections write: the writes are reported apart.
+    let mut args = common(&server, "get");
+    args.extend(["--background-writes".into(), "2".into()]);
+    let report = loadgen(args).await;
+    assert_no_errors(&report, &["server"]);
+    let detail = &report["scenarios"][0]["sides"]["server"]["detail"];
+    assert!(
+        detail["background_patches_per_s"].as_f64().unwrap() > 0.0,
+        "{detail}"
+    );
+    assert_eq!(detail["background_errors"], 0, "{detail}");
 }
