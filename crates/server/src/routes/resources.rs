@@ -17,11 +17,13 @@ use crate::error::ApiError;
 use crate::render::{self, etag, load_for, parse_etag};
 use crate::service::{self, Ctx};
 
-pub(super) fn resource_type(state: &AppState, id: &str) -> Result<ResourceType, ApiError> {
+pub(super) fn resource_type<'s>(
+    state: &'s AppState,
+    id: &str,
+) -> Result<&'s ResourceType, ApiError> {
     state
         .registry
         .resource_type(id)
-        .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("unknown resource type {id}")))
 }
 
@@ -155,19 +157,19 @@ async fn create(
         state: &state,
         tenant: caller.tenant,
     };
-    let mut stored = service::create(ctx, &rt, body).await?;
-    let load = load_for(&state, &rt, &projection);
+    let mut stored = service::create(ctx, rt, body).await?;
+    let load = load_for(&state, rt, &projection);
     // The store answers a create with what it wrote, memberships included (a new user is in no
     // group yet); only what it left out is read back.
     if (load.groups && stored.groups.is_none()) || (load.members && stored.members.is_none()) {
-        stored = service::get(ctx, &rt, &stored.id, load).await?;
+        stored = service::get(ctx, rt, &stored.id, load).await?;
     }
     let base = base_url(&state, &headers);
     Ok(resource_response(
         &state,
         StatusCode::CREATED,
         &stored,
-        &rt,
+        rt,
         &base,
         &projection,
     ))
@@ -187,7 +189,7 @@ async fn read(
         state: &state,
         tenant: caller.tenant,
     };
-    let stored = service::get(ctx, &rt, &id, load_for(&state, &rt, &projection)).await?;
+    let stored = service::get(ctx, rt, &id, load_for(&state, rt, &projection)).await?;
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -208,7 +210,7 @@ async fn read(
         &state,
         StatusCode::OK,
         &stored,
-        &rt,
+        rt,
         &base,
         &projection,
     ))
@@ -247,16 +249,16 @@ async fn write(
             .iter()
             .any(|(k, _)| k == "attributes" || k == "excludedattributes")
     });
-    let no_content = matches!(kind, Write::Patch) && service::has_members(&rt) && !asked;
+    let no_content = matches!(kind, Write::Patch) && service::has_members(rt) && !asked;
     let load = if no_content {
         Load::default()
     } else {
-        load_for(&state, &rt, &projection)
+        load_for(&state, rt, &projection)
     };
     let precondition = if_match(&headers);
     let mut stored = match kind {
-        Write::Replace => service::replace(ctx, &rt, &id, &body, precondition, load).await?,
-        Write::Patch => service::patch(ctx, &rt, &id, &body, precondition, load).await?,
+        Write::Replace => service::replace(ctx, rt, &id, &body, precondition, load).await?,
+        Write::Patch => service::patch(ctx, rt, &id, &body, precondition, load).await?,
     };
     if no_content {
         let mut r = StatusCode::NO_CONTENT.into_response();
@@ -273,7 +275,7 @@ async fn write(
         &state,
         StatusCode::OK,
         &stored,
-        &rt,
+        rt,
         &base,
         &projection,
     ))
@@ -291,6 +293,6 @@ async fn remove(
         state: &state,
         tenant: caller.tenant,
     };
-    service::delete(ctx, &rt, &id, if_match(&headers)).await?;
+    service::delete(ctx, rt, &id, if_match(&headers)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -54,7 +54,7 @@ async fn search_post(
     let body = read_json(&headers, body, state.limits.max_body_bytes).await?;
     let request: SearchRequest = scim::messages::from_value(body)?;
     let rt = rt.map(|r| resource_type(&state, &r)).transpose()?;
-    run(&state, caller, &headers, rt.as_ref(), &request).await
+    run(&state, caller, &headers, rt, &request).await
 }
 
 /// `GET /{Resources}?filter=…`.
@@ -69,7 +69,7 @@ pub(super) async fn list_get(
     let request =
         SearchRequest::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
     let rt = resource_type(&state, &rt)?;
-    run(&state, caller, &headers, Some(&rt), &request).await
+    run(&state, caller, &headers, Some(rt), &request).await
 }
 
 fn join(list: &[String]) -> Option<String> {
