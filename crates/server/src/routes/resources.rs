@@ -1,5 +1,7 @@
 //! `/{Resources}` and `/{Resources}/{id}`: create, list, read, replace, patch, delete.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -28,8 +30,12 @@ pub(super) fn resource_type<'s>(
 }
 
 /// `GET` list and `POST` create on the collection.
+///
+/// The handlers own the resource type's id as an `Arc<str>`: axum clones a route's handlers for
+/// every request it routes there, and a `String` was an allocation and a copy each time.
 pub(super) fn collection(rt: &str) -> Method {
-    let (a, b) = (rt.to_owned(), rt.to_owned());
+    let a: Arc<str> = Arc::from(rt);
+    let b = Arc::clone(&a);
     get(
         move |state: State<AppState>, caller: Extension<Caller>, headers: HeaderMap, uri: Uri| {
             super::search::list_get(state, caller, headers, uri, a.clone())
@@ -47,7 +53,8 @@ pub(super) fn collection(rt: &str) -> Method {
 
 /// `GET`, `PUT`, `PATCH`, `DELETE` on one resource.
 pub(super) fn item(rt: &str) -> Method {
-    let (a, b, c, d) = (rt.to_owned(), rt.to_owned(), rt.to_owned(), rt.to_owned());
+    let a: Arc<str> = Arc::from(rt);
+    let (b, c, d) = (Arc::clone(&a), Arc::clone(&a), Arc::clone(&a));
     get(
         move |state: State<AppState>,
               caller: Extension<Caller>,
@@ -148,7 +155,7 @@ async fn create(
     headers: HeaderMap,
     uri: Uri,
     body: Body,
-    rt: String,
+    rt: Arc<str>,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &rt)?;
     let projection = projection_from_query(&uri)?;
@@ -181,7 +188,7 @@ async fn read(
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
-    rt: String,
+    rt: Arc<str>,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &rt)?;
     let projection = projection_from_query(&uri)?;
@@ -230,7 +237,7 @@ async fn write(
     uri: Uri,
     Path(id): Path<String>,
     body: Body,
-    rt: String,
+    rt: Arc<str>,
     kind: Write,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &rt)?;
@@ -286,7 +293,7 @@ async fn remove(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    rt: String,
+    rt: Arc<str>,
 ) -> Result<Response, ApiError> {
     let rt = resource_type(&state, &rt)?;
     let ctx = Ctx {

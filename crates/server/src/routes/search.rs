@@ -2,6 +2,7 @@
 //! §3.4.2, §3.4.3), with index and cursor (RFC 9865) pagination.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -25,7 +26,7 @@ use crate::render::load_for;
 
 /// `POST /{Resources}/.search`.
 pub(super) fn typed(rt: &str) -> Method {
-    let rt = rt.to_owned();
+    let rt: Arc<str> = Arc::from(rt);
     post(
         move |state: State<AppState>, caller: Extension<Caller>, headers: HeaderMap, body: Body| {
             search_post(state, caller, headers, body, Some(rt.clone()))
@@ -49,7 +50,7 @@ async fn search_post(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
-    rt: Option<String>,
+    rt: Option<Arc<str>>,
 ) -> Result<Response, ApiError> {
     let body = read_json(&headers, body, state.limits.max_body_bytes).await?;
     let request: SearchRequest = scim::messages::from_value(body)?;
@@ -63,7 +64,7 @@ pub(super) async fn list_get(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     uri: Uri,
-    rt: String,
+    rt: Arc<str>,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri.query());
     let request =
