@@ -63,3 +63,71 @@ pub mod urn {
     pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
     pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::json_eq;
+
+    #[test]
+    fn json_eq_is_value_equality() {
+        let a = json!({"userName": "b", "name": {"givenName": "B", "familyName": "J"}, "emails": [{"value": "x"}, {"value": "y"}]});
+        let reordered = json!({"name": {"familyName": "J", "givenName": "B"}, "emails": [{"value": "x"}, {"value": "y"}], "userName": "b"});
+        let nested_change = json!({"userName": "b", "name": {"givenName": "B", "familyName": "K"}, "emails": [{"value": "x"}, {"value": "y"}]});
+        let swapped_elements = json!({"userName": "b", "name": {"givenName": "B", "familyName": "J"}, "emails": [{"value": "y"}, {"value": "x"}]});
+        let extra_key = json!({"userName": "b", "name": {"givenName": "B", "familyName": "J"}, "emails": [{"value": "x"}, {"value": "y"}], "title": null});
+        for (b, equal) in [
+            (&a, true),
+            (&reordered, true),
+            (&nested_change, false),
+            (&swapped_elements, false),
+            (&extra_key, false),
+        ] {
+            assert_eq!(json_eq(&a, b), equal, "{b}");
+            assert_eq!(json_eq(&a, b), a == *b, "{b}");
+            assert_eq!(json_eq(b, &a), equal, "{b}");
+        }
+        assert!(!json_eq(&json!(1), &json!(1.0)));
+        assert!(!json_eq(&json!(1), &json!("1")));
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..3).prop_map(Value::from),
+            "[ab]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-d]", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The same value with every object's keys in reverse order.
+    fn reversed(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .rev()
+                    .map(|(k, v)| (k.clone(), reversed(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(reversed).collect()),
+            other => other.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn json_eq_agrees_with_equality(a in value(), b in value()) {
+            prop_assert_eq!(json_eq(&a, &b), a == b);
+            prop_assert!(json_eq(&a, &reversed(&a)));
+        }
+    }
+}
