@@ -72,6 +72,9 @@ use crate::path::{AttrPath, PatchPath, get_ci};
 use crate::schema::{AttrType, Attribute, Mutability, Registry, ResourceType};
 use crate::validate::{self, Limits, Mode};
 
+mod text;
+pub use text::{Rewritten, TextOutcome, apply_to_text};
+
 /// The PATCH operation kinds of RFC 7644 §3.5.2, parsed case-insensitively (Entra sends
 /// `"Add"`).
 pub type OpKind = PatchOpKind;

@@ -74,6 +74,17 @@ pub enum Mode<'a> {
     Create,
     /// A full replacement (PUT, or the result of a PATCH) of the stored `existing` resource.
     Replace { existing: &'a Value },
+    /// Part of a resource: the top-level attributes a PATCH rewrote, validated as
+    /// [`Mode::Replace`] would validate them, against `existing`, which holds the stored values
+    /// of the same attributes only. `kept` names the stored resource's other top-level keys
+    /// (attribute names and extension URNs, spelled as the schemas spell them), which the
+    /// caller keeps as they are: they count as present for `required`, and an extension among
+    /// them stays listed in `schemas`. The result holds the rewritten attributes and
+    /// `schemas`.
+    Part {
+        existing: &'a Value,
+        kept: &'a [&'a str],
+    },
 }
 
 /// Size bounds on what a client may store, so one request cannot make a resource unbounded.
@@ -239,9 +250,10 @@ pub fn validate_owned(
         }
     }
 
-    let existing = match mode {
-        Mode::Create => None,
-        Mode::Replace { existing } => existing.as_object(),
+    let (existing, elsewhere): (_, &[&str]) = match mode {
+        Mode::Create => (None, &[]),
+        Mode::Replace { existing } => (existing.as_object(), &[]),
+        Mode::Part { existing, kept } => (existing.as_object(), kept),
     };
     if let Some(existing) = existing {
         for b in &mut buckets {
@@ -257,7 +269,7 @@ pub fn validate_owned(
     }
 
     for (b, ext) in buckets[1..].iter().zip(&rt.schema_extensions) {
-        if ext.required && b.is_empty() {
+        if ext.required && b.is_empty() && !elsewhere.contains(&b.schema.id.as_str()) {
             return Err(Error::InvalidValue(format!(
                 "resource type {} requires the extension {}: send its attributes under the key \"{}\"",
                 rt.name, b.schema.id, b.schema.id
@@ -265,10 +277,18 @@ pub fn validate_owned(
         }
     }
     for b in &buckets {
-        if !b.extension || !b.is_empty() {
-            b.check_required(rt)?;
+        if !b.extension {
+            b.check_required(rt, elsewhere)?;
+        } else if !b.is_empty() {
+            b.check_required(rt, &[])?;
         }
     }
+    // The extensions `schemas` lists: those with values here, and those kept elsewhere.
+    let listed_extensions: Vec<&str> = buckets[1..]
+        .iter()
+        .filter(|b| !b.is_empty() || elsewhere.contains(&b.schema.id.as_str()))
+        .map(|b| b.schema.id.as_str())
+        .collect();
 
     // The result in canonical order, keyed by names borrowed from the schemas. Once the
     // buckets (which borrow the input's keys) are gone, the input, whose values have all been
@@ -304,7 +324,7 @@ pub fn validate_owned(
         .collect();
     entries[0].1 = schemas_value(
         &mut input,
-        std::iter::once(core.id.as_str()).chain(extensions.iter().map(|(urn, _)| *urn)),
+        std::iter::once(core.id.as_str()).chain(listed_extensions.iter().copied()),
     );
     for (urn, values) in extensions {
         let reuse = match input.get_mut(urn).map(std::mem::take) {
@@ -603,10 +623,14 @@ impl<'s, 'k> Bucket<'s, 'k> {
         Ok(())
     }
 
-    fn check_required(&self, rt: &ResourceType) -> Result<(), Error> {
+    /// `elsewhere` names attributes present outside this bucket (see [`Mode::Part`]).
+    fn check_required(&self, rt: &ResourceType, elsewhere: &[&str]) -> Result<(), Error> {
         for (attr, value) in self.schema.attributes.iter().zip(&self.values) {
             match value {
-                None if attr.required && attr.mutability != Mutability::ReadOnly => {
+                None if attr.required
+                    && attr.mutability != Mutability::ReadOnly
+                    && !elsewhere.contains(&attr.name.as_str()) =>
+                {
                     return Err(Error::InvalidValue(format!(
                         "attribute '{}' is required for resource type {}",
                         self.label(attr),

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use scim::filter::Filter;
-use scim::patch::{OpKind, Operation};
+use scim::patch::{OpKind, Operation, TextOutcome};
 use scim::schema::ResourceType;
 use scim::validate::{Mode, validate_with};
 use serde_json::{Map, Value};
-use store::{Load, MemberChange, Modification, Precondition, StoreError, Stored, TenantId};
+use store::{Load, MemberChange, Modification, NewDoc, Precondition, StoreError, Stored, TenantId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -172,7 +172,7 @@ pub async fn replace(
         }
         let doc = strip_id(doc);
         Ok(Modification {
-            doc: (!scim::json_eq(&doc, &current.doc)).then_some(doc),
+            doc: (!scim::json_eq(&doc, &current.doc)).then_some(doc.into()),
             members: changes,
         })
     };
@@ -213,19 +213,11 @@ pub async fn patch(
     let rt_owned = rt.clone();
     let modify = move |current: &Stored| -> Result<Modification, StoreError> {
         let (registry, rt) = (&*registry, &rt_owned);
-        let mut doc = None;
-        if !doc_ops.is_empty() {
-            // The stored document as it is, without `id`: the operations cannot target `id`
-            // (readOnly) and `strip_id` drops it from the result anyway, and a copy with `id`
-            // added was a second clone of the document on the writer thread.
-            let outcome = scim::patch::apply_with(registry, rt, &current.doc, &doc_ops, &values)?;
-            if outcome.changed {
-                let new = strip_id(outcome.resource);
-                if !scim::json_eq(&new, &current.doc) {
-                    doc = Some(new);
-                }
-            }
-        }
+        let doc = if doc_ops.is_empty() {
+            None
+        } else {
+            patched_doc(registry, rt, current, &doc_ops, &values)?
+        };
         let mut members = Vec::new();
         for op in &member_ops {
             op.changes(registry, rt, current, &mut members)?;
@@ -235,14 +227,58 @@ pub async fn patch(
     let load = Load {
         members: load.members || needs_members,
         groups: load.groups,
-        // A write's result is rendered from the document it wrote.
-        raw: false,
+        // The stored document as text, for `patched_doc`; the result is rendered from the
+        // text written.
+        raw: true,
     };
     ctx.state
         .store
         .modify(ctx.tenant, &rt.id, id, precondition, load, Box::new(modify))
         .await
         .map_err(|e| map_missing(rt, id, e))
+}
+
+/// The document `ops` make of the stored one, `None` when they leave it as it is. Given the
+/// stored text, only the top-level attributes the operations name are parsed, validated and
+/// written anew (`scim::patch::apply_to_text`); otherwise, or when that path declines, the
+/// whole document is patched.
+fn patched_doc(
+    registry: &scim::Registry,
+    rt: &ResourceType,
+    current: &Stored,
+    ops: &[Operation],
+    limits: &scim::validate::Limits,
+) -> Result<Option<NewDoc>, StoreError> {
+    let parsed;
+    let stored = match (&current.raw, &current.doc) {
+        (Some(text), Value::Null) => {
+            match scim::patch::apply_to_text(registry, rt, text, ops, limits)? {
+                Some(TextOutcome::Unchanged) => return Ok(None),
+                Some(TextOutcome::Changed(rewritten)) => {
+                    return Ok(Some(NewDoc::Rewritten(rewritten)));
+                }
+                None => {
+                    parsed = serde_json::from_str::<Value>(text).map_err(|e| {
+                        StoreError::Database(format!(
+                            "stored document of {} is not JSON: {e}",
+                            current.id
+                        ))
+                    })?;
+                    &parsed
+                }
+            }
+        }
+        (_, doc) => doc,
+    };
+    // The stored document as it is, without `id`: the operations cannot target `id`
+    // (readOnly) and `strip_id` drops it from the result anyway, and a copy with `id` added
+    // was a second clone of the document on the writer thread.
+    let outcome = scim::patch::apply_with(registry, rt, stored, ops, limits)?;
+    if !outcome.changed {
+        return Ok(None);
+    }
+    let new = strip_id(outcome.resource);
+    Ok((!scim::json_eq(&new, stored)).then(|| new.into()))
 }
 
 /// DELETE.

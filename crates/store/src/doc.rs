@@ -2,6 +2,7 @@
 //! the indexed columns derived from the document, resource-type names, preconditions and the
 //! uniqueness error. Kept apart from the SQL so the two backends cannot drift apart on them.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
@@ -9,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::plan;
-use crate::{Precondition, Result, StoreError, Stored};
+use crate::{NewDoc, Precondition, Result, StoreError, Stored};
 
 /// A new resource's `id`: a UUIDv7. Its first 48 bits are the creation time in milliseconds,
 /// so new ids sort after the existing ones and the unique index on ids grows at its end (one
@@ -44,9 +45,7 @@ impl RowData {
         let (doc, raw) = if raw {
             (Value::Null, Some(self.doc))
         } else {
-            let doc = serde_json::from_str(&self.doc).map_err(|e| {
-                StoreError::Database(format!("stored document of {} is not JSON: {e}", self.id))
-            })?;
+            let doc = parse_doc(&self.id, &self.doc)?;
             (doc, None)
         };
         Ok((
@@ -113,6 +112,63 @@ pub(crate) fn resource_json(s: &Stored) -> Value {
         obj.insert("groups".into(), Value::Array(list));
     }
     Value::Object(obj)
+}
+
+/// A new document about to be written: its text, its indexed columns and the ones it
+/// replaces.
+pub(crate) struct DocWrite {
+    pub(crate) old: Indexed,
+    pub(crate) new: Indexed,
+    pub(crate) text: String,
+    /// The new document, parsed; null when it was made as text ([`NewDoc::Rewritten`]).
+    pub(crate) doc: Value,
+}
+
+impl DocWrite {
+    /// `None` when `doc` leaves the stored document as it is.
+    pub(crate) fn of(
+        kind: &str,
+        doc: Option<NewDoc>,
+        current: &Stored,
+    ) -> Result<Option<DocWrite>> {
+        match doc {
+            None => Ok(None),
+            Some(NewDoc::Whole(doc)) => {
+                let old = match (&current.raw, &current.doc) {
+                    // Handed over as text and answered with a whole document: the stored one is
+                    // parsed here to compare them.
+                    (Some(text), Value::Null) => Cow::Owned(parse_doc(&current.id, text)?),
+                    (_, doc) => Cow::Borrowed(doc),
+                };
+                if scim::json_eq(&doc, &old) {
+                    return Ok(None);
+                }
+                let text = serde_json::to_string(&doc).map_err(|e| {
+                    StoreError::Database(format!("document does not serialise: {e}"))
+                })?;
+                Ok(Some(DocWrite {
+                    old: Indexed::of(kind, &old),
+                    new: Indexed::of(kind, &doc),
+                    text,
+                    doc,
+                }))
+            }
+            // Every member outside `before` and `after` is the same in both texts, so the
+            // indexed columns drawn from those two alone differ exactly where the documents'
+            // do.
+            Some(NewDoc::Rewritten(r)) => Ok(Some(DocWrite {
+                old: Indexed::of(kind, &r.before),
+                new: Indexed::of(kind, &r.after),
+                text: r.text,
+                doc: Value::Null,
+            })),
+        }
+    }
+}
+
+fn parse_doc(id: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Database(format!("stored document of {id} is not JSON: {e}")))
 }
 
 /// The indexed columns of a document.

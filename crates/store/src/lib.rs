@@ -110,6 +110,10 @@ pub struct Load {
     /// [`Stored::raw`] instead of parsing it (a GET spends most of its time parsing and
     /// re-serialising otherwise). A list gives raw documents only when SQL alone answers it;
     /// documents the in-memory evaluator reads are parsed.
+    ///
+    /// For [`Store::modify`]: the modification may be handed the current document as text
+    /// ([`Stored::raw`], `doc` null), to answer with [`NewDoc::Rewritten`]; a backend that reads
+    /// documents some other way hands it the parsed document.
     pub raw: bool,
 }
 
@@ -137,9 +141,37 @@ pub enum MemberChange {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Modification {
     /// The new canonical document, if it changed (without id, meta, members, groups).
-    pub doc: Option<Value>,
+    pub doc: Option<NewDoc>,
     /// Membership deltas, in order.
     pub members: Vec<MemberChange>,
+}
+
+/// A resource's new document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewDoc {
+    /// The whole document.
+    Whole(Value),
+    /// The stored text with some top-level members rewritten
+    /// ([`scim::patch::apply_to_text`]): the indexed columns are compared on the rewritten
+    /// members alone, and the text is stored as it is. Only a modification handed the current
+    /// document as text ([`Load::raw`]) can make one.
+    Rewritten(scim::patch::Rewritten),
+}
+
+impl NewDoc {
+    /// The whole document, parsed from the text when it was made as text.
+    pub fn into_whole(self) -> std::result::Result<Value, serde_json::Error> {
+        match self {
+            NewDoc::Whole(doc) => Ok(doc),
+            NewDoc::Rewritten(r) => serde_json::from_str(&r.text),
+        }
+    }
+}
+
+impl From<Value> for NewDoc {
+    fn from(doc: Value) -> NewDoc {
+        NewDoc::Whole(doc)
+    }
 }
 
 /// The computation of a [`Modification`] from the current state, run inside the write

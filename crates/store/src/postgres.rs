@@ -43,8 +43,8 @@ use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, new_id, write_er
 use crate::list::{Conn, Key, Listing};
 use crate::plan::{Bind, Dialect};
 use crate::{
-    Change, ChangeOp, Clock, GroupRef, Load, Member, MemberChange, Modify, Page, Precondition,
-    Principal, Query, Result, Store, StoreError, Stored, Tenant, TenantId, TokenInfo,
+    Change, ChangeOp, Clock, GroupRef, Load, Member, MemberChange, Modify, NewDoc, Page,
+    Precondition, Principal, Query, Result, Store, StoreError, Stored, Tenant, TenantId, TokenInfo,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1219,7 +1219,14 @@ impl Store for PostgresStore {
         load_extras(&mut tx, pk, &mut current, load).await?;
         let change = modify(&current)?;
 
-        let new_doc = change.doc.filter(|d| !scim::json_eq(d, &current.doc));
+        // This backend hands modifications the parsed document, so they answer with a whole
+        // one; a text one is parsed back.
+        let new_doc = change
+            .doc
+            .map(NewDoc::into_whole)
+            .transpose()
+            .map_err(|e| StoreError::Database(format!("document does not parse: {e}")))?
+            .filter(|d| !scim::json_eq(d, &current.doc));
         let mut members_changed = false;
         for delta in &change.members {
             if kind != "Group" {

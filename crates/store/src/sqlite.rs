@@ -46,7 +46,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::doc::{COLS, Indexed, Kinds, RowData, check, from_ms, new_id, taken};
+use crate::doc::{COLS, DocWrite, Indexed, Kinds, RowData, check, from_ms, new_id, taken};
 use crate::list::{Conn, Key, Listing};
 use crate::plan::{Bind, Dialect};
 use crate::{
@@ -1653,7 +1653,7 @@ fn modify_in(
         id: id.to_owned(),
     };
     let (pk, mut current) = fetch_row(conn, tenant, kind, id)?
-        .map(RowData::into_stored)
+        .map(|row| row.into_stored_as(load.raw))
         .transpose()?
         .ok_or_else(not_found)?;
     check(precondition, current.version)?;
@@ -1687,7 +1687,7 @@ fn write_change(
     load: Load,
     now: i64,
 ) -> Result<(Stored, bool)> {
-    let new_doc = change.doc.filter(|d| !scim::json_eq(d, &current.doc));
+    let new_doc = DocWrite::of(kind, change.doc, &current)?;
     let mut members_changed = false;
     for delta in &change.members {
         if kind != "Group" {
@@ -1726,15 +1726,15 @@ fn write_change(
         current.version += 1;
         current.last_modified = from_ms(now)?;
         match new_doc {
-            Some(doc) => {
-                let ix = Indexed::of(kind, &doc);
-                let text = serde_json::to_string(&doc).map_err(|e| {
-                    StoreError::Database(format!("document does not serialise: {e}"))
-                })?;
+            Some(DocWrite {
+                old,
+                new: ix,
+                text,
+                doc,
+            }) => {
                 // Only the indexed columns that changed are assigned: SQLite rewrites the
                 // entries of every index whose columns an UPDATE names, and a PATCH of `title`
                 // then touches one index (`last_modified`) instead of seven.
-                let old = Indexed::of(kind, &current.doc);
                 let mut sql = String::from(
                     "UPDATE OR FAIL resources SET doc = ?, version = ?, last_modified = ?",
                 );
@@ -1768,8 +1768,8 @@ fn write_change(
                     insert_emails(conn, tenant, pk, &ix.emails)?;
                 }
                 drop(binds);
-                current.doc = doc;
                 // The text just written: the response is made of it, not serialised again.
+                current.doc = doc;
                 current.raw = Some(text);
             }
             None => {

@@ -131,7 +131,7 @@ pub async fn edit(
                 let mut doc = cur.doc.clone();
                 f(&mut doc);
                 Ok(Modification {
-                    doc: Some(doc),
+                    doc: Some(doc.into()),
                     members: vec![],
                 })
             }),

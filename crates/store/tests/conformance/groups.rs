@@ -281,7 +281,7 @@ async fn user_groups_are_direct_and_indirect() {
                     let mut d = c.doc.clone();
                     d["title"] = serde_json::json!("x");
                     Ok(store::Modification {
-                        doc: Some(d),
+                        doc: Some(d.into()),
                         members: vec![],
                     })
                 }),

@@ -89,7 +89,7 @@ async fn concurrent_writers_through_two_stores() {
                 let mut doc = cur.doc.clone();
                 doc["title"] = json!(title);
                 Ok(Modification {
-                    doc: Some(doc),
+                    doc: Some(doc.into()),
                     members: vec![],
                 })
             }),
