@@ -118,21 +118,29 @@ pub fn apply_to_text(
             .map(|(rank, key, raw)| (rank, key, Part::Kept(raw))),
     );
     parts.sort_by_key(|&(rank, _, _)| rank);
-    let mut text = Vec::with_capacity(stored.len() + 64);
-    text.push(b'{');
+    // Written as a `String` throughout: through a byte buffer, checking the result's UTF-8
+    // cost more than writing it. Keys are schema names, which need no escaping (`rank` found
+    // each among them), but are escaped all the same if they ever do.
+    let mut text = String::with_capacity(stored.len() + 64);
+    text.push('{');
     for (i, (_, key, part)) in parts.iter().enumerate() {
         if i > 0 {
-            text.push(b',');
+            text.push(',');
         }
-        serde_json::to_writer(&mut text, key).map_err(serialise)?;
-        text.push(b':');
+        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            text.push('"');
+            text.push_str(key);
+            text.push('"');
+        } else {
+            text.push_str(&serde_json::to_string(key).map_err(serialise)?);
+        }
+        text.push(':');
         match part {
-            Part::New(value) => serde_json::to_writer(&mut text, value).map_err(serialise)?,
-            Part::Kept(raw) => text.extend_from_slice(raw.get().as_bytes()),
+            Part::New(value) => text.push_str(&serde_json::to_string(value).map_err(serialise)?),
+            Part::Kept(raw) => text.push_str(raw.get()),
         }
     }
-    text.push(b'}');
-    let text = String::from_utf8(text).map_err(|e| serialise(e.to_string()))?;
+    text.push('}');
     Ok(Some(TextOutcome::Changed(Rewritten {
         text,
         before,
