@@ -139,6 +139,68 @@ mod patch_user {
     }
 }
 
+/// What the SQLite store runs for a PATCH: the operations on the stored JSON text, without `id`
+/// and `meta`, against the path it replaced (parse the text, patch the whole document,
+/// serialise it).
+mod patch_stored_text {
+    use super::*;
+
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        let mut doc = STORED_USER.clone();
+        let obj = doc.as_object_mut().unwrap();
+        obj.shift_remove("id");
+        obj.shift_remove("meta");
+        serde_json::to_string(&doc).unwrap()
+    });
+
+    const TITLE: &str = r#"{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      "Operations": [{"op": "replace", "path": "title", "value": "Tour Lead"}]}"#;
+
+    fn ops(body: &str) -> Vec<patch::Operation> {
+        patch::parse_operations(&PatchRequest::from_slice(body.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn by_text(ops: &[patch::Operation]) -> String {
+        let limits = scim::validate::Limits::default();
+        match patch::apply_to_text(&REGISTRY, users(), black_box(&TEXT), ops, &limits) {
+            Ok(Some(patch::TextOutcome::Changed(r))) => r.text,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn whole(ops: &[patch::Operation]) -> String {
+        let doc: Value = serde_json::from_str(black_box(&TEXT)).unwrap();
+        let out = patch::apply(&REGISTRY, users(), &doc, ops).unwrap();
+        serde_json::to_string(&out.resource).unwrap()
+    }
+
+    #[divan::bench]
+    fn one_operation_on_the_text(bencher: Bencher) {
+        let ops = ops(TITLE);
+        assert_eq!(by_text(&ops), whole(&ops));
+        bencher.bench(|| by_text(&ops));
+    }
+
+    #[divan::bench]
+    fn one_operation_on_the_whole_document(bencher: Bencher) {
+        let ops = ops(TITLE);
+        bencher.bench(|| whole(&ops));
+    }
+
+    #[divan::bench]
+    fn entra_five_operations_on_the_text(bencher: Bencher) {
+        let ops = ops(ENTRA_PATCH);
+        assert_eq!(by_text(&ops), whole(&ops));
+        bencher.bench(|| by_text(&ops));
+    }
+
+    #[divan::bench]
+    fn entra_five_operations_on_the_whole_document(bencher: Bencher) {
+        let ops = ops(ENTRA_PATCH);
+        bencher.bench(|| whole(&ops));
+    }
+}
+
 mod resource {
     use super::*;
 
