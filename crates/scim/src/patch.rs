@@ -176,29 +176,33 @@ pub fn apply_with(
     ops: &[Operation],
     limits: &Limits,
 ) -> Result<PatchOutcome, Error> {
-    let mut work = resource.clone();
+    let mode = Mode::Replace { existing: resource };
+    let (resource, changed) = apply_validated(registry, rt, resource, ops, mode, limits)?;
+    Ok(PatchOutcome { resource, changed })
+}
+
+/// Applies `ops` to a copy of `original` and validates the result in `mode`; `false` when the
+/// result equals `original`. Shared by [`apply_with`] and [`apply_to_text`], which differ only
+/// in how much of the resource `original` holds.
+fn apply_validated(
+    registry: &Registry,
+    rt: &ResourceType,
+    original: &Value,
+    ops: &[Operation],
+    mode: Mode<'_>,
+    limits: &Limits,
+) -> Result<(Value, bool), Error> {
+    let mut work = original.clone();
     for op in ops {
         apply_in_place(registry, rt, &mut work, op, limits)?;
     }
-    if crate::json_eq(&work, resource) {
-        return Ok(PatchOutcome {
-            resource: work,
-            changed: false,
-        });
+    if crate::json_eq(&work, original) {
+        return Ok((work, false));
     }
     // The patched document is ours: validation moves its canonical values into the result.
-    let validated = validate::validate_owned(
-        registry,
-        rt,
-        work,
-        Mode::Replace { existing: resource },
-        limits,
-    )?;
-    let changed = !crate::json_eq(&validated, resource);
-    Ok(PatchOutcome {
-        resource: validated,
-        changed,
-    })
+    let validated = validate::validate_owned(registry, rt, work, mode, limits)?;
+    let changed = !crate::json_eq(&validated, original);
+    Ok((validated, changed))
 }
 
 /// Applies one operation and reports whether the resource changed.

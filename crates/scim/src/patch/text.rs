@@ -19,11 +19,11 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Operation, apply_in_place};
+use super::{Operation, apply_validated};
 use crate::error::Error;
 use crate::path::AttrPath;
 use crate::schema::{Registry, ResourceType, common_attribute};
-use crate::validate::{self, Limits, Mode};
+use crate::validate::{Limits, Mode};
 
 /// What [`apply_to_text`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,20 +85,13 @@ pub fn apply_to_text(
         }
     }
     let before = Value::Object(before);
-    let mut work = before.clone();
-    for op in ops {
-        apply_in_place(registry, rt, &mut work, op, limits)?;
-    }
-    if crate::json_eq(&work, &before) {
-        return Ok(Some(TextOutcome::Unchanged));
-    }
     let names: Vec<&str> = kept.iter().map(|&(_, key, _)| key).collect();
     let mode = Mode::Part {
         existing: &before,
         kept: &names,
     };
-    let after = validate::validate_owned(registry, rt, work, mode, limits)?;
-    if crate::json_eq(&after, &before) {
+    let (after, changed) = apply_validated(registry, rt, &before, ops, mode, limits)?;
+    if !changed {
         return Ok(Some(TextOutcome::Unchanged));
     }
     let Value::Object(rewritten) = &after else {
@@ -320,7 +313,7 @@ mod tests {
     fn stored(which: u8) -> Value {
         let registry = Registry::rfc7643();
         let rt = registry.resource_type("User").unwrap();
-        validate::validate(&registry, rt, &user(which), Mode::Create).unwrap()
+        crate::validate::validate(&registry, rt, &user(which), Mode::Create).unwrap()
     }
 
     fn ops_of(ops: &Value) -> Vec<Operation> {
